@@ -1,0 +1,3 @@
+"""Visualize page URLs (filled in by the visualize feature)."""
+
+urlpatterns: list = []
