@@ -248,6 +248,16 @@ class SpegelConfig:
         return split_addr(self.registry_addr)[1]
 
 
+def database_path(config: SpegelConfig) -> str:
+    """SQLite file for the admin users and persisted events."""
+    import tempfile
+
+    if config.visualize_db_path:
+        return config.visualize_db_path
+    base = config.data_dir or os.path.join(tempfile.gettempdir(), "spegel-py")
+    return os.path.join(base, "spegel.sqlite3")
+
+
 def split_addr(addr: str) -> tuple[str, int]:
     """Split ``host:port``, ``:port`` or ``[v6]:port``; an empty host means all interfaces."""
     host, _, port = addr.rpartition(":")

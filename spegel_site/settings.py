@@ -1,10 +1,9 @@
 """Django settings. Node settings come from registry.config (flags and env vars) only."""
 
 import os
-import tempfile
 from pathlib import Path
 
-from registry.config import SpegelConfig
+from registry.config import SpegelConfig, database_path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -74,17 +73,10 @@ ADMIN_ASGI_APPLICATION = "spegel_site.asgi.admin_application"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
-def _db_path() -> str:
-    if SPEGEL.visualize_db_path:
-        return SPEGEL.visualize_db_path
-    base = SPEGEL.data_dir or os.path.join(tempfile.gettempdir(), "spegel-py")
-    return os.path.join(base, "spegel.sqlite3")
-
-
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": _db_path(),
+        "NAME": database_path(SPEGEL),
         "OPTIONS": {"timeout": 1},
     }
 }
@@ -106,6 +98,7 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": SPEGEL.log_level.upper()},
     "loggers": {
         "django": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
         "libp2p": {"level": "ERROR"},
         "uvicorn.access": {"level": "WARNING"},
     },
