@@ -125,6 +125,9 @@ class DNSBootstrapper(Bootstrapper):
                     found.extend(await fetch_addr_info(client, f"http://{host}:{self.http_port}/"))
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     log.debug("dns bootstrap: %s has no answer yet: %s", ip, exc)
+        if ips and not found:
+            # Other nodes exist but none answered yet: not alone, try again later.
+            raise ConnectionError(f"no bootstrap answer from {', '.join(ips)}")
         return found
 
 

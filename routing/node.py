@@ -113,6 +113,7 @@ class RoutingNode:
         self.senders: dict[ID, PeerSender] = {}
         self.dead: dict[ID, float] = {}
         self.alone = False
+        self._source_failures = 0
         self.bootstrapped = trio.Event()
         self._nursery: trio.Nursery | None = None
 
@@ -201,8 +202,12 @@ class RoutingNode:
         try:
             others = self._others(await self.bootstrapper.candidates())
         except Exception as exc:
-            log.info("bootstrap source (%s) not available: %r", self.bootstrapper.kind, exc)
+            # Once at info, then debug: a lone or early node must not fill the log (C22).
+            level = logging.DEBUG if self._source_failures else logging.INFO
+            self._source_failures += 1
+            log.log(level, "bootstrap source (%s) not available: %r", self.bootstrapper.kind, exc)
             return False
+        self._source_failures = 0
         if not others:
             if not self.alone:
                 log.info("no bootstrap peers besides ourselves: running alone by design")
