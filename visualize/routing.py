@@ -1,3 +1,10 @@
-"""WebSocket URL patterns (filled in by the visualize feature)."""
+"""WebSocket URL patterns of the admin port (mounted by ``spegel_site.asgi``)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from visualize.consumers import GraphConsumer
+from visualize.origin import SameOriginValidator
+
+websocket_urlpatterns = [
+    path("visualize/ws", SameOriginValidator(GraphConsumer.as_asgi()), name="visualize-ws"),
+]
