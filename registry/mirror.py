@@ -61,6 +61,7 @@ class _PeerQueue:
     queue: asyncio.Queue[Peer | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
     found: int = 0
+    exhausted: bool = False
 
     def start(self) -> _PeerQueue:
         self.task = asyncio.create_task(self._run())
@@ -80,7 +81,12 @@ class _PeerQueue:
             self.queue.put_nowait(None)
 
     async def next(self) -> Peer | None:
-        return await self.queue.get()
+        if self.exhausted:
+            return None
+        peer = await self.queue.get()
+        if peer is None:
+            self.exhausted = True
+        return peer
 
     def close(self) -> None:
         if self.task is not None and not self.task.done():
@@ -231,9 +237,17 @@ class Mirror:
         if range_header:
             headers["Range"] = range_header
         timeout = httpx.Timeout(self.idle_timeout, connect=self.connect_timeout)
-        request = self.client.build_request(method, self._url(peer, ref), headers=headers)
+        request = self.client.build_request(
+            method, self._url(peer, ref), headers=headers, timeout=timeout
+        )
         try:
-            resp = await self.client.send(request, stream=True, timeout=timeout)
+            # Headers must come quickly (a peer that accepts and never answers is skipped);
+            # the body may then take as long as it keeps flowing (idle timeout only).
+            async with asyncio.timeout(self.manifest_timeout):
+                resp = await self.client.send(request, stream=True)
+        except TimeoutError:
+            logger.info("peer did not answer in time", extra={"peer": peer.host})
+            return None
         except httpx.HTTPError as err:
             logger.info("peer request failed", extra={"peer": peer.host, "error": repr(err)})
             return None
@@ -283,6 +297,9 @@ class Mirror:
             first = int(fetched.headers["content-range"].split()[1].split("-")[0])
         sha = hashlib.sha256() if fetched.status == 200 else None
         sent = 0
+        # The last chunk is held back until the digest is verified: a client must never see
+        # a complete body of wrong bytes (it would end exactly at Content-Length).
+        held = b""
         current: httpx.Response | None = resp
         try:
             while True:
@@ -294,7 +311,9 @@ class Mirror:
                         sent += len(chunk)
                         if sha is not None:
                             sha.update(chunk)
-                        yield chunk
+                        if held:
+                            yield held
+                        held = chunk
                     if sent == total:
                         break
                     raise httpx.ReadError(f"peer closed after {sent} of {total} bytes")
@@ -314,6 +333,8 @@ class Mirror:
             if sha is not None and "sha256:" + sha.hexdigest() != ref.digest:
                 self._mark_bad(peer, "blob body does not match its digest")
                 raise MirrorAborted(f"digest mismatch for {ref.key}")
+            if held:
+                yield held
             self._event(
                 ref, peer.host, "GET", fetched.status, bytes=sent, duration=time.monotonic() - start
             )

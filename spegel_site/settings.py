@@ -101,6 +101,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "libp2p": {"level": "ERROR"},
         "uvicorn.access": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 WS_ALLOWED_ORIGINS: list[str] = ["*"]  # narrowed by visualize; see visualize/routing.py
