@@ -51,22 +51,18 @@ http_requests_inflight = Gauge(
 )
 
 OTHER = "other"
-MAX_REGISTRIES = 32
-_known_registries: set[str] = set()
 _allowed_registries: set[str] = set()
 
 
 def allow_registries(hosts: set[str]) -> None:
     """Registries that may appear as label values (configured or seen in the local store)."""
-    _allowed_registries.update(hosts)
+    _allowed_registries.update(h for h in hosts if h)
 
 
 def registry_label(registry: str) -> str:
     """``registry`` itself when known, else ``other``: a client-chosen ns never adds series."""
     if registry in _allowed_registries:
         return registry
-    if not registry:
-        return OTHER
     return OTHER
 
 
@@ -74,8 +70,3 @@ def mirror_request(registry: str, hit: bool) -> None:
     mirror_requests_total.labels(registry_label(registry), "hit" if hit else "miss").inc()
     if hit:
         mirror_last_success.set(time.time())
-
-
-def observe_request(handler: str, method: str, seconds: float) -> None:
-    """Kept for views; status-aware request metrics are recorded by the ASGI middleware."""
-    _known_registries.discard("")

@@ -137,6 +137,21 @@ class Mirror:
         until = self.bad_peers.get(peer.peer_id)
         return until is not None and until > time.monotonic()
 
+    def _log_success(
+        self, ref: Reference, peer: Peer, method: str, size: int, start: float
+    ) -> None:
+        logger.info(
+            "mirrored",
+            extra={
+                "key": ref.key,
+                "kind": ref.kind,
+                "method": method,
+                "peer": peer.host,
+                "bytes": size,
+                "duration": round(time.monotonic() - start, 6),
+            },
+        )
+
     def _lookup(self, ref: Reference) -> _PeerQueue:
         return _PeerQueue(self.router, ref.key, self.resolve_retries, self.resolve_timeout).start()
 
@@ -159,6 +174,7 @@ class Mirror:
                     status = result.status if result else 404
                     self._event(ref, peer.host, method, status, duration=time.monotonic() - start)
                     if result is not None:
+                        self._log_success(ref, peer, method, len(result.body), start)
                         return result
         except TimeoutError:
             logger.info("manifest mirror budget exhausted", extra={"key": ref.key})
@@ -217,6 +233,7 @@ class Mirror:
                     continue
                 if method == "HEAD":
                     self._event(ref, peer.host, method, 200, duration=time.monotonic() - start)
+                    self._log_success(ref, peer, method, 0, start)
                     peers.close()
                     return result
                 resp, fetched = result
@@ -335,6 +352,7 @@ class Mirror:
                 raise MirrorAborted(f"digest mismatch for {ref.key}")
             if held:
                 yield held
+            self._log_success(ref, peer, "GET", sent, start)
             self._event(
                 ref, peer.host, "GET", fetched.status, bytes=sent, duration=time.monotonic() - start
             )

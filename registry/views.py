@@ -66,10 +66,8 @@ async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 
 async def distribution(request: HttpRequest, rest: str) -> HttpResponse:
     """``/v2/<name>/(manifests|blobs)/<reference>`` for GET and HEAD."""
-    start = time.monotonic()
     head = request.method == "HEAD"
     ns = request.GET.get("ns", "")
-    handler = "registry"
     try:
         if request.method not in READ_METHODS:
             resp = Unsupported("the registry is read-only", status=405).response(head)
@@ -82,14 +80,11 @@ async def distribution(request: HttpRequest, rest: str) -> HttpResponse:
             err = ManifestUnknown if ref.kind == "manifest" else BlobUnknown
             raise err(blocked)
         mirrored = request.headers.get(MIRROR_HEADER, "").lower() == "true"
-        handler = ref.kind
         if ref.kind == "manifest":
             return await _manifest(request, node, ref, mirrored)
         return await _blob(request, node, ref, mirrored)
     except OciError as err:
         return err.response(head)
-    finally:
-        metrics.observe_request(handler, request.method or "", time.monotonic() - start)
 
 
 def _ns_header(response: HttpResponse, ref: Reference) -> HttpResponse:

@@ -16,11 +16,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from registry.access import AccessLogMiddleware  # noqa: E402
 from spegel_site.handlers import PortHandler  # noqa: E402
 from visualize.routing import websocket_urlpatterns  # noqa: E402
 
-registry_application = PortHandler(
-    settings.REGISTRY_URLCONF, middleware=settings.REGISTRY_MIDDLEWARE, chunk_size=1 << 20
+registry_application = AccessLogMiddleware(
+    PortHandler(
+        settings.REGISTRY_URLCONF, middleware=settings.REGISTRY_MIDDLEWARE, chunk_size=1 << 20
+    )
 )
 
 admin_application = ProtocolTypeRouter(
