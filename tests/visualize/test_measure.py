@@ -92,7 +92,7 @@ def registry_url() -> Iterator[str]:
     FakeRegistry.requests = []
     FakeRegistry.delay = 0.0
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRegistry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

@@ -27,6 +27,7 @@
   }
 
   let graph = null;
+  let needsFit = true;
   if (typeof window.ForceGraph === "function") {
     graph = window.ForceGraph()(container)
       .width(container.clientWidth)
@@ -47,7 +48,15 @@
       .linkCurvature("curvature")
       .linkDirectionalArrowLength(5)
       .linkDirectionalArrowRelPos(1)
-      .cooldownTime(3000);
+      .maxZoom(3)
+      .cooldownTime(3000)
+      .onEngineStop(() => {
+        // Frame the graph once per snapshot; after that the operator's zoom is left alone.
+        if (needsFit && state.links.size > 0) {
+          needsFit = false;
+          graph.zoomToFit(400, 60);
+        }
+      });
     window.addEventListener("resize", () => {
       graph.width(container.clientWidth).height(container.clientHeight);
     });
@@ -139,6 +148,7 @@
       state.direction = message.direction;
       state.links.clear();
       message.links.forEach(upsert);
+      needsFit = true;
     } else if (message.type === "update") {
       if (message.direction !== state.direction) return; // stale, a snapshot follows
       message.removed.forEach((id) => state.links.delete(id));
