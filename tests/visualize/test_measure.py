@@ -245,3 +245,18 @@ def test_measure_page_without_hooks(client: Client, enabled: Any, store: MemoryE
     response = client.get("/visualize/measure", {"image": "demo:1.0"})
     assert "not available" in response.content.decode()
     assert client.get("/visualize/measure", {"image": "x", "format": "json"}).status_code == 503
+
+
+async def test_router_resolver_adapts_the_router_interface() -> None:
+    from routing.memory import MemoryNetwork, MemoryRouter
+    from routing.router import Peer
+
+    network = MemoryNetwork()
+    holder = MemoryRouter(network, Peer("peer-b", "10.0.0.5"))
+    await holder.advertise(["docker.io/library/demo:1.0"])
+    mine = MemoryRouter(network, Peer("peer-a", "10.0.0.4"))
+    resolve = hooks.router_resolver(mine, timeout=0.5)
+    found = await resolve("docker.io/library/demo:1.0")
+    assert [peer for peer, _ in found] == ["10.0.0.5"]
+    assert all(0 <= seconds < 0.5 for _, seconds in found)
+    assert await resolve("docker.io/library/other:1") == []
