@@ -104,6 +104,7 @@ class Mirror:
         connect_timeout: float = 0.5,
         idle_timeout: float = 30.0,
         on_result: Callable[[str, bool], None] | None = None,
+        local_address: str | None = None,
     ) -> None:
         self.router = router
         self.registry_port = registry_port
@@ -114,9 +115,11 @@ class Mirror:
         self.idle_timeout = idle_timeout
         self.on_result = on_result
         self.bad_peers: dict[str, float] = {}
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
         self.client = httpx.AsyncClient(
             follow_redirects=False,  # a peer's redirect is not content: rejected
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+            # Connect from our own registry address, so peers see which node is asking.
+            transport=httpx.AsyncHTTPTransport(limits=limits, local_address=local_address),
             trust_env=False,
         )
 

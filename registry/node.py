@@ -36,6 +36,7 @@ class Node:
             resolve_timeout=config.mirror_resolve_timeout,
             resolve_retries=config.mirror_resolve_retries,
             manifest_timeout=config.mirror_manifest_timeout,
+            local_address=_bind_address(config.registry_addr),
         )
         filters = ReferenceFilter.build(
             config.mirrored_registries,
@@ -44,6 +45,11 @@ class Node:
             config.resolve_latest_tag,
         )
         return cls(config, store, router, mirror, filters)
+
+
+def _bind_address(addr: str) -> str | None:
+    host = addr.rpartition(":")[0].strip("[]")
+    return host if host and host not in ("0.0.0.0", "::") else None
 
 
 _node: Node | None = None

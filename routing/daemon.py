@@ -168,6 +168,7 @@ async def main(args: argparse.Namespace) -> None:
                     lambda: addr_info_json(str(node.peer_id), [str(a) for a in node.announce]),
                 )
             await nursery.start(IPCServer(node).serve, args.socket)
+            nursery.start_soon(_exit_with_parent, nursery.cancel_scope)
             log.info(
                 "routing node up", extra={"peer": str(node.peer_id), "addrs": node.self_addrs()}
             )
@@ -177,6 +178,15 @@ async def main(args: argparse.Namespace) -> None:
                 break
     with contextlib.suppress(FileNotFoundError):
         os.unlink(args.socket)
+
+
+async def _exit_with_parent(scope: trio.CancelScope) -> None:
+    """The registry process owns us: if it dies (even by SIGKILL), stop advertising."""
+    parent = os.getppid()
+    while os.getppid() == parent:  # noqa: ASYNC110 (no event exists for this)
+        await trio.sleep(0.5)
+    log.warning("parent process is gone; stopping routing node")
+    scope.cancel()
 
 
 def run(argv: Sequence[str] | None = None) -> None:

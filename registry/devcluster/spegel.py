@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -93,13 +95,23 @@ class SpegelNode:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM and wait; then make sure no child (the routing process) outlives it."""
+        if self.proc is None:
+            return None
         stop_process(self.proc, timeout)
-        code = self.proc.returncode if self.proc else None
+        code = self.proc.returncode
+        self._kill_group()
         self.proc = None
         return code
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        """SIGKILL the node and everything it started (a node dying hard)."""
+        if self.proc is not None:
+            self._kill_group()
             self.proc.wait(5)
         self.proc = None
+
+    def _kill_group(self) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
