@@ -70,6 +70,7 @@ def start(
         add_listener(writer.submit)
         writer.start()
         _writer = writer
+    connections.close_all()  # this thread's; the writer thread has its own
     logger.info(
         "visualize: persistence started",
         extra={"db": str(settings.DATABASES["default"]["NAME"]), "restored": restored},
