@@ -159,6 +159,45 @@ REGISTRY_FLAGS = [
 ]
 
 
+CONFIGURATION_FLAGS = [
+    *COMMON_FLAGS,
+    Flag(
+        "containerd-registry-config-path",
+        "/etc/containerd/certs.d",
+        "Directory containerd reads hosts.toml from (its CRI registry config_path).",
+    ),
+    Flag(
+        "mirrored-registries",
+        [],
+        "Registry URLs to mirror; empty, '*' or '_default' writes _default/hosts.toml.",
+        "list",
+    ),
+    Flag("mirror-targets", [], "Mirror URLs written as hosts, in this order (required).", "list"),
+    Flag("resolve-tags", True, "Let the mirrors resolve tags (capability 'resolve').", "bool"),
+    Flag(
+        "prepend-existing",
+        False,
+        "Keep the backed-up hosts.toml's hosts (and certificate files) after ours.",
+        "bool",
+    ),
+    Flag(
+        "containerd-config-file",
+        "",
+        "containerd config.toml to check first (config_path set, no legacy mirrors); empty skips.",
+    ),
+]
+
+CLEANUP_FLAGS = [
+    *COMMON_FLAGS,
+    Flag(
+        "containerd-registry-config-path",
+        "/etc/containerd/certs.d",
+        "Directory containerd reads hosts.toml from; its _backup/ is restored.",
+    ),
+    Flag("addr", "", "After restoring, serve 200 /readyz here until SIGTERM; empty exits.", "str"),
+]
+
+
 def add_flags(
     parser: argparse.ArgumentParser, flags: Sequence[Flag], env: Mapping[str, str]
 ) -> None:
