@@ -87,11 +87,16 @@ class FakeRegistry(BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the timeout test hangs up on purpose: a broken pipe is expected
+
+
 @pytest.fixture
 def registry_url() -> Iterator[str]:
     FakeRegistry.requests = []
     FakeRegistry.delay = 0.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRegistry)
+    server = QuietServer(("127.0.0.1", 0), FakeRegistry)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
