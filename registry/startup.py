@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from registry import metrics
+from registry.config import split_addr
 from registry.containerd.client import ContainerdClient
 from registry.containerd.verify import verify_cri_status
 from registry.content import ContainerdStore
@@ -79,8 +80,17 @@ async def start_node(runtime: NodeRuntime) -> Node:
 
 
 async def _start_visualize(runtime: NodeRuntime, node: Node) -> None:
-    """Persisted visualize events (optional): start the writer, flush it on shutdown."""
+    """Admin database, persisted visualize events (optional), the measure page's hooks."""
+    from asgiref.sync import sync_to_async
+
+    from visualize import hooks
     from visualize import runtime as visualize_runtime
 
+    # The admin login needs its tables even when no history is kept.
+    await sync_to_async(visualize_runtime.prepare_database, thread_sensitive=False)()
     await visualize_runtime.astart()
     runtime.on_stop.append(visualize_runtime.astop)
+    host, port = split_addr(node.config.registry_addr)
+    local = host if host and host not in ("0.0.0.0", "::") else "127.0.0.1"
+    local = f"[{local}]" if ":" in local else local
+    hooks.configure_measure(hooks.router_resolver(node.router), f"http://{local}:{port}")
