@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,10 +51,15 @@ class _Readyz(BaseHTTPRequestHandler):
         pass
 
 
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve_readyz(addr: str) -> None:
     """Serve ``/readyz`` on ``addr`` until SIGTERM or SIGINT."""
     host, port = split_addr(addr)
-    server = ThreadingHTTPServer((host or "0.0.0.0", port), _Readyz)
+    server_class = _V6Server if ":" in host else ThreadingHTTPServer
+    server = server_class((host or "0.0.0.0", port), _Readyz)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
