@@ -9,10 +9,12 @@ from registry.config import parse_byterate
 
 
 class Throttle:
-    """Token bucket: ``rate`` bytes per second, bursts up to one second's worth."""
+    """Token bucket: ``rate`` bytes per second; idle time saves up at most a small burst
+    (a quarter second's worth, 1 MiB at most), so the cap holds from the first byte."""
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
+        self.burst = float(min(rate / 4, 1 << 20))
         self.tokens = 0.0
         self.updated = time.monotonic()
         self.lock = asyncio.Lock()
@@ -24,7 +26,7 @@ class Throttle:
     async def consume(self, amount: int) -> None:
         async with self.lock:  # FIFO: responses share the budget fairly
             now = time.monotonic()
-            self.tokens = min(float(self.rate), self.tokens + (now - self.updated) * self.rate)
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             self.tokens -= amount
             if self.tokens < 0:
