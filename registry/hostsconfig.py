@@ -92,6 +92,9 @@ def _netloc(netloc: str, raw: str, what: str) -> str:
         raise HostsConfigError(f"{what} entry {raw!r}: {err}") from err
     if not host:
         raise HostsConfigError(f"{what} entry {raw!r} has no host")
+    if host.startswith("_"):
+        # _default and _backup are directory names with a meaning of their own.
+        raise HostsConfigError(f"{what} entry {raw!r}: host must not start with '_'")
     if port == 0:
         raise HostsConfigError(f"{what} entry {raw!r} has port 0")
     return netloc

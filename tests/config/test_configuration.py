@@ -63,6 +63,7 @@ def test_target_order_is_kept_not_sorted(tmp_path: Path) -> None:
         (["*", "*"], "wildcard more than once"),
         (["https://ghcr.io", "https://ghcr.io"], "'ghcr.io' twice"),
         (["https://ghcr.io", "docker.io"], "'docker.io' has no scheme"),
+        (["http://_backup"], "must not start with '_'"),
     ],
 )
 def test_c11_bad_registry_writes_nothing(
