@@ -105,6 +105,7 @@ class Mirror:
         idle_timeout: float = 30.0,
         on_result: Callable[[str, bool], None] | None = None,
         local_address: str | None = None,
+        authorization: str | None = None,
     ) -> None:
         self.router = router
         self.registry_port = registry_port
@@ -115,6 +116,9 @@ class Mirror:
         self.idle_timeout = idle_timeout
         self.on_result = on_result
         self.bad_peers: dict[str, float] = {}
+        self.base_headers = {MIRROR_HEADER: "true"}
+        if authorization:
+            self.base_headers["Authorization"] = authorization
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
         self.client = httpx.AsyncClient(
             follow_redirects=False,  # a peer's redirect is not content: rejected
@@ -191,7 +195,7 @@ class Mirror:
         timeout = httpx.Timeout(self.manifest_timeout, connect=self.connect_timeout)
         try:
             resp = await self.client.request(
-                method, self._url(peer, ref), headers={MIRROR_HEADER: "true"}, timeout=timeout
+                method, self._url(peer, ref), headers=self.base_headers, timeout=timeout
             )
         except httpx.HTTPError as err:
             logger.info("peer request failed", extra={"peer": peer.host, "error": repr(err)})
@@ -253,7 +257,7 @@ class Mirror:
     async def _open_blob(
         self, peer: Peer, ref: Reference, method: str, range_header: str | None
     ) -> Fetched | tuple[httpx.Response, Fetched] | None:
-        headers = {MIRROR_HEADER: "true"}
+        headers = dict(self.base_headers)
         if range_header:
             headers["Range"] = range_header
         timeout = httpx.Timeout(self.idle_timeout, connect=self.connect_timeout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from registry.auth import BasicAuth
 from registry.config import SpegelConfig
 from registry.content import ContentSource
 from registry.filters import ReferenceFilter
@@ -30,6 +31,7 @@ class Node:
 
     @classmethod
     def build(cls, config: SpegelConfig, store: ContentSource, router: Router) -> Node:
+        auth = BasicAuth.from_dir(config.basic_auth_dir)
         mirror = Mirror(
             router,
             registry_port=config.registry_port,
@@ -37,6 +39,7 @@ class Node:
             resolve_retries=config.mirror_resolve_retries,
             manifest_timeout=config.mirror_manifest_timeout,
             local_address=_bind_address(config.registry_addr),
+            authorization=auth.header if auth else None,
         )
         filters = ReferenceFilter.build(
             config.mirrored_registries,
@@ -44,7 +47,10 @@ class Node:
             config.resolve_tags,
             config.resolve_latest_tag,
         )
-        return cls(config, store, router, mirror, filters)
+        node = cls(config, store, router, mirror, filters)
+        if auth is not None:
+            node.extras["auth"] = auth
+        return node
 
 
 def _bind_address(addr: str) -> str | None:

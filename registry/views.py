@@ -16,6 +16,7 @@ from registry.errors import (
     NotFound,
     OciError,
     RangeNotSatisfiable,
+    Unauthorized,
     Unsupported,
 )
 from registry.events import PullEvent, publish
@@ -42,6 +43,11 @@ def _headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
 async def v2_root(request: HttpRequest) -> HttpResponse:
     if request.method not in READ_METHODS:
         return Unsupported("the registry is read-only").response()
+    auth = get_node().extras.get("auth")
+    if auth is not None and not auth.check(request.headers.get("Authorization")):  # type: ignore[attr-defined]
+        resp = Unauthorized("authentication required").response(request.method == "HEAD")
+        resp["WWW-Authenticate"] = 'Basic realm="spegel"'
+        return resp
     resp = HttpResponse(b"" if request.method == "HEAD" else b"{}", content_type="application/json")
     resp["Content-Length"] = "2"
     resp["Docker-Distribution-API-Version"] = "registry/2.0"
@@ -73,8 +79,13 @@ async def distribution(request: HttpRequest, rest: str) -> HttpResponse:
             resp = Unsupported("the registry is read-only", status=405).response(head)
             resp["Allow"] = "GET, HEAD"
             return resp
-        ref = parse_path(request.path, ns)
         node = get_node()
+        auth = node.extras.get("auth")
+        if auth is not None and not auth.check(request.headers.get("Authorization")):  # type: ignore[attr-defined]
+            resp = Unauthorized("authentication required").response(head)
+            resp["WWW-Authenticate"] = 'Basic realm="spegel"'
+            return resp
+        ref = parse_path(request.path, ns)
         blocked = node.filters.reason_blocked(ref)
         if blocked:
             err = ManifestUnknown if ref.kind == "manifest" else BlobUnknown

@@ -210,3 +210,12 @@ async def test_nothing_found_is_immediate(port) -> None:
     assert time.monotonic() - start < 0.1
     await mirror.close()
     await asyncio.sleep(0)
+
+
+async def test_peers_receive_our_basic_auth(port, peers) -> None:
+    mirror = make_mirror(port, HOSTS[:1])
+    mirror.base_headers["Authorization"] = "Basic dXNlcjpwYXNz"
+    _, data = await collect(mirror, f"/v2/library/app/blobs/{ZD}")
+    await mirror.close()
+    assert data == Z
+    assert peers[0].authorizations == ["Basic dXNlcjpwYXNz"]

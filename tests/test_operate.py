@@ -151,3 +151,28 @@ def test_sigterm_lets_an_inflight_download_finish(local_node: LocalNode, throttl
     thread.join(30)
     assert result == {"status": 200, "digest": layer.digest, "size": layer.size}
     assert throttled_node.proc.wait(30) == 0
+
+
+def test_basic_auth_from_files(local_node: LocalNode, workdir: Path) -> None:
+    secrets = workdir / "basic-auth"
+    secrets.mkdir(exist_ok=True)
+    (secrets / "username").write_text("spegel\n")
+    (secrets / "password").write_text("s3cret-value\n")
+    node = SpegelNode(
+        workdir / "authed", local_node.containerd, flags=[f"--basic-auth-dir={secrets}"]
+    )
+    node.start()
+    try:
+        path = f"{node.url}/v2/library/nginx/blobs/{DIGESTS['L']}?ns=docker.io"
+        denied = httpx.get(path)
+        assert denied.status_code == 401
+        assert denied.headers["www-authenticate"] == 'Basic realm="spegel"'
+        assert denied.json()["errors"][0]["code"] == "UNAUTHORIZED"
+        assert httpx.get(path, auth=("spegel", "wrong")).status_code == 401
+        ok = httpx.get(path, auth=("spegel", "s3cret-value"))
+        assert ok.status_code == 200 and ok.content == b"hello world"
+        assert httpx.get(f"{node.url}/v2/", auth=("spegel", "s3cret-value")).status_code == 200
+        assert httpx.get(f"{node.url}/readyz").status_code == 200  # probes stay open
+    finally:
+        node.stop()
+    assert "s3cret-value" not in node.log()
