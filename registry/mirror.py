@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import httpx
 
 from registry.distribution import Reference
 from registry.events import NOT_FOUND_PEER, PullEvent, publish
-from registry.ranges import ByteRange
+from registry.ranges import ByteRange, Unsatisfiable, parse_range
 from routing.router import Peer, Router
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,28 @@ logger = logging.getLogger(__name__)
 MIRROR_HEADER = "X-Spegel-Mirrored"
 MAX_MANIFEST_SIZE = 4 << 20
 _PASS_HEADERS = ("content-type", "docker-content-digest")
+_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+
+
+def answers_range(range_header: str | None, content_range: str, length: int) -> bool:
+    """True when a peer's 206 is exactly the range we asked for (end clamped to the size).
+
+    A 206 we did not ask for, or for other bytes, would be relayed unverified: a partial body
+    cannot be checked against the digest.
+    """
+    match = _CONTENT_RANGE_RE.match(content_range.strip())
+    if not range_header or not match:
+        return False
+    start, end, size = (int(g) for g in match.groups())
+    try:
+        wanted = parse_range(range_header, size)
+    except Unsatisfiable:
+        return False
+    return wanted is not None and (wanted.start, wanted.end, wanted.length) == (
+        start,
+        end,
+        length,
+    )
 
 
 class MirrorAborted(Exception):
@@ -290,7 +313,8 @@ class Mirror:
             "accept-ranges": "bytes",
         }
         if resp.status_code == 206:
-            if "content-range" not in resp.headers:
+            if not answers_range(range_header, resp.headers.get("content-range", ""), int(length)):
+                self._mark_bad(peer, "partial answer for a range we did not ask for")
                 await resp.aclose()
                 return None
             out["content-range"] = resp.headers["content-range"]
