@@ -60,7 +60,8 @@ class StateTracker:
         backoff = 0.2
         while True:
             try:
-                events = self.client.subscribe(
+                # Subscribe before the full sync, so nothing between the two is missed.
+                events = await self.client.subscribe(
                     ['topic~="^/(images|content)/"', f'namespace=="{self.client.namespace}"']
                 )
                 await self.full_sync()
@@ -118,8 +119,13 @@ class StateTracker:
             if name not in self.advertised and await self._content_allowed(name):
                 await self._advertise([name])
         elif topic == "/content/delete":
-            if name in self.advertised and not self._held_by_image(name):
+            # Gone from the store means never advertised again, even if an image record
+            # still references it (discarded or garbage-collected layers, C20).
+            if name in self.advertised and await self.store.size(name) is None:
+                for keys in self.image_keys.values():
+                    keys.discard(name)
                 await self._withdraw([name])
+                self._update_gauges()
 
     async def _content_allowed(self, digest: str) -> bool:
         info = await self.client.info(digest)

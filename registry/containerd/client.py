@@ -6,6 +6,7 @@ subset in ``proto/`` (see ``generate.py``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -82,6 +83,14 @@ def decode_event(env: events_pb2.Envelope) -> Event:
     return Event(env.topic, env.namespace, name)
 
 
+async def _events(call: Any) -> AsyncIterator[Event]:
+    try:
+        async for env in call:
+            yield decode_event(env)
+    finally:
+        call.cancel()
+
+
 class ContainerdClient:
     def __init__(self, sock: str, namespace: str = "k8s.io") -> None:
         self.sock = sock
@@ -155,14 +164,16 @@ class ContainerdClient:
             call.cancel()
 
     async def subscribe(self, filters: list[str]) -> AsyncIterator[Event]:
+        """Open the event stream now (events from here on are kept), iterate it later.
+
+        The RPC is sent when the call is created; containerd sends no headers until the first
+        event, so there is nothing to wait for here.
+        """
         call = self.events.Subscribe(
             events_pb2.SubscribeRequest(filters=filters), metadata=self._metadata
         )
-        try:
-            async for env in call:
-                yield decode_event(env)
-        finally:
-            call.cancel()
+        await asyncio.sleep(0)
+        return _events(call)
 
     async def cri_status(self, timeout: float = 10.0) -> dict[str, Any]:
         """CRI ``runtime.v1`` Status(verbose) ``info`` with JSON values decoded."""
