@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := containerd docker-registry skopeo build-essential libgmp-dev chromium iproute2 ca-certificates
+APT_PACKAGES := containerd docker-registry skopeo build-essential libgmp-dev chromium iproute2 \
+	ca-certificates curl
 
 .PHONY: all deps venv static proto lint format test test-fast demo bench clean
 
@@ -11,9 +12,10 @@ all: test
 
 # System packages (Debian). Needs root; skipped when every package is already installed.
 deps:
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-		if [ "$$(id -u)" != "0" ]; then echo "run as root to install: $(APT_PACKAGES)"; exit 1; fi; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES); \
+	@pkgs="$(APT_PACKAGES)"; command -v npm >/dev/null 2>&1 || pkgs="$$pkgs nodejs npm"; \
+	if ! dpkg -s $$pkgs >/dev/null 2>&1; then \
+		if [ "$$(id -u)" != "0" ]; then echo "run as root to install: $$pkgs"; exit 1; fi; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$pkgs; \
 	fi
 
 $(VENV)/.installed: requirements.txt
