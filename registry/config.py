@@ -185,6 +185,11 @@ CONFIGURATION_FLAGS = [
         "",
         "containerd config.toml to check first (config_path set, no legacy mirrors); empty skips.",
     ),
+    Flag(
+        "basic-auth-dir",
+        "",
+        "Directory with 'username' and 'password' files: containerd sends them to the mirrors.",
+    ),
 ]
 
 CLEANUP_FLAGS = [

@@ -142,11 +142,18 @@ def _no_duplicates(values: list[str], what: str) -> None:
         seen.add(value)
 
 
-def mirror_hosts(targets: Sequence[RegistryURL], resolve_tags: bool) -> dict[str, Any]:
+def mirror_hosts(
+    targets: Sequence[RegistryURL], resolve_tags: bool, authorization: str = ""
+) -> dict[str, Any]:
     capabilities = ["pull", "resolve"] if resolve_tags else ["pull"]
-    return {
-        t.url: {"capabilities": list(capabilities), "dial_timeout": DIAL_TIMEOUT} for t in targets
-    }
+    hosts: dict[str, Any] = {}
+    for t in targets:
+        table: dict[str, Any] = {"capabilities": list(capabilities), "dial_timeout": DIAL_TIMEOUT}
+        if authorization:
+            # containerd sends these headers to the mirror (registry basic auth).
+            table["header"] = {"Authorization": authorization}
+        hosts[t.url] = table
+    return hosts
 
 
 def hosts_document(
@@ -154,6 +161,7 @@ def hosts_document(
     targets: Sequence[RegistryURL],
     resolve_tags: bool,
     existing: Mapping[str, Any] | None = None,
+    authorization: str = "",
 ) -> dict[str, Any]:
     """The hosts.toml for one registry (``None`` = ``_default``): our hosts first, in order.
 
@@ -163,7 +171,7 @@ def hosts_document(
     document: dict[str, Any] = {}
     if registry is not None:
         document["server"] = SERVER_ALIASES.get(registry.url, registry.url)
-    hosts = mirror_hosts(targets, resolve_tags)
+    hosts = mirror_hosts(targets, resolve_tags, authorization)
     if existing is not None:
         for key, value in existing.items():
             if key != "host":

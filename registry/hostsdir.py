@@ -49,6 +49,7 @@ class Settings:
     mirror_targets: Sequence[str]
     resolve_tags: bool = True
     prepend_existing: bool = False
+    authorization: str = ""  # e.g. "Basic dXNlcjpwYXNz" when the registry needs basic auth
 
 
 def plan(settings: Settings) -> list[HostsFile]:
@@ -68,7 +69,9 @@ def plan(settings: Settings) -> list[HostsFile]:
             if hosts.is_file():
                 existing = load_existing(hosts.read_text(), str(hosts))
             siblings = tuple(sorted(p.name for p in source.iterdir() if p.name != HOSTS_FILE))
-        document = hosts_document(registry, targets, settings.resolve_tags, existing)
+        document = hosts_document(
+            registry, targets, settings.resolve_tags, existing, settings.authorization
+        )
         files.append(HostsFile(directory, document, siblings))
     return files
 

@@ -175,3 +175,30 @@ def test_rerun_is_idempotent_and_follows_flag_changes(tmp_path: Path) -> None:
     assert (tmp_path / "ghcr.io/hosts.toml").read_bytes() == first
     configure(tmp_path, "--mirrored-registries", "https://quay.io", "--mirror-targets", MUT)
     assert written(tmp_path) == ["quay.io/hosts.toml"]
+
+
+def test_basic_auth_header_for_every_mirror(tmp_path) -> None:
+    import tomllib
+
+    from django.core.management import call_command
+
+    secrets = tmp_path / "auth"
+    secrets.mkdir()
+    (secrets / "username").write_text("spegel")
+    (secrets / "password").write_text("pw")
+    certs = tmp_path / "certs.d"
+    call_command(
+        "configuration",
+        f"--containerd-registry-config-path={certs}",
+        "--mirrored-registries",
+        "https://ghcr.io",
+        "--mirror-targets",
+        "http://127.0.0.1:30020",
+        "http://127.0.0.1:30021",
+        f"--basic-auth-dir={secrets}",
+    )
+    doc = tomllib.loads((certs / "ghcr.io" / "hosts.toml").read_text())
+    assert list(doc["host"]) == ["http://127.0.0.1:30020", "http://127.0.0.1:30021"]
+    for table in doc["host"].values():
+        assert table["header"] == {"Authorization": "Basic c3BlZ2VsOnB3"}
+        assert table["capabilities"] == ["pull", "resolve"]

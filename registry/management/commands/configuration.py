@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from registry.auth import BasicAuth
 from registry.config import CONFIGURATION_FLAGS, add_flags, options_from
 from registry.containerd.preflight import check_containerd_config
 from registry.hostsconfig import HostsConfigError
@@ -42,6 +43,7 @@ class Command(BaseCommand):
             mirror_targets=values["mirror_targets"],
             resolve_tags=values["resolve_tags"],
             prepend_existing=values["prepend_existing"],
+            authorization=_authorization(values["basic_auth_dir"]),
         )
         try:
             files = configure(settings)
@@ -63,3 +65,13 @@ class Command(BaseCommand):
             logger.warning(warning)
         if not verdict.ok:
             raise CommandError("; ".join(verdict.errors))
+
+
+def _authorization(directory: str) -> str:
+    if not directory:
+        return ""
+    try:
+        auth = BasicAuth.from_dir(directory)
+    except (OSError, ValueError) as err:
+        raise CommandError(f"cannot read basic auth credentials: {err}") from err
+    return auth.header if auth else ""
