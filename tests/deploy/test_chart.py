@@ -13,7 +13,7 @@ import importlib.util
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -334,6 +334,10 @@ def test_configuration_args_parse_to_values(values: dict[str, Any]) -> None:
     assert parsed["log_level"] == spegel["logLevel"]
     assert parsed["containerd_registry_config_path"] == spegel["containerdRegistryConfigPath"]
     assert parsed["containerd_config_file"] == spegel["containerdConfigFile"]
+    auth_dir = "/etc/secrets/basic-auth" if v["basicAuthSecretName"] else ""
+    assert parsed["basic_auth_dir"] == auth_dir
+    if auth_dir:
+        assert any(m["mountPath"] == auth_dir for m in init["volumeMounts"])
     mounts = {m["mountPath"] for m in init["volumeMounts"]}
     assert spegel["containerdRegistryConfigPath"] in mounts
     if spegel["containerdConfigFile"]:
@@ -717,3 +721,20 @@ def test_cleanup_wait_script() -> None:
 
     never = ds_status(1, 1, 3, 3, 2)
     assert not module.wait(lambda: never, 10, 2, clock=lambda: now[0], sleep=sleep)
+
+
+def test_readme_documents_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([^`]+)` \|", readme, flags=re.MULTILINE))
+
+    def leaves(node: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+        for key, value in node.items():
+            if isinstance(value, Mapping) and value:
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield prefix + key
+
+    for key in leaves(chart_defaults()):
+        parts = key.split(".")
+        prefixes = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+        assert prefixes & documented, f"{key} is not documented in charts/spegel/README.md"
