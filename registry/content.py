@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from registry.containerd.client import ContainerdClient, ImageRecord
+import grpc
+
+from registry.containerd.client import ContainerdClient, ContainerdError, ImageRecord
 
 MAX_MANIFEST_SIZE = 4 << 20  # containerd rejects larger manifests
 READ_CHUNK = 1 << 20
@@ -57,6 +59,11 @@ class ContentSource(Protocol):
     def read(self, digest: str, offset: int, length: int) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes of a blob from ``offset``."""
         ...
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """True when ``err`` means the store could not be reached (containerd down, restarting)."""
+    return isinstance(err, (grpc.aio.AioRpcError, ContainerdError, OSError))
 
 
 def detect_media_type(data: bytes, declared: str | None = None) -> str | None:

@@ -70,6 +70,18 @@ class RangeNotSatisfiable(OciError):
     code = "BLOB_UNKNOWN"  # the spec has no range code; 416 carries Content-Range */size
 
 
+class Unavailable(OciError):
+    """The local store (containerd) cannot be reached: a server fault, not a miss."""
+
+    status = 503
+    code = "UNAVAILABLE"
+
+
+class InternalError(OciError):
+    status = 500
+    code = "UNKNOWN"
+
+
 class NotFound(OciError):
     """Any path outside the API on the registry port."""
 

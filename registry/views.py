@@ -9,14 +9,17 @@ from collections.abc import AsyncIterator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from registry import metrics
+from registry.content import is_unavailable
 from registry.distribution import Reference, parse_path
 from registry.errors import (
     BlobUnknown,
+    InternalError,
     ManifestUnknown,
     NotFound,
     OciError,
     RangeNotSatisfiable,
     Unauthorized,
+    Unavailable,
     Unsupported,
 )
 from registry.events import PullEvent, publish
@@ -96,6 +99,15 @@ async def distribution(request: HttpRequest, rest: str) -> HttpResponse:
         return await _blob(request, node, ref, mirrored)
     except OciError as err:
         return err.response(head)
+    except Exception as err:
+        # Always an OCI body (never Django's HTML error page), so clients move on at once.
+        if is_unavailable(err):
+            logger.warning(
+                "local store unavailable", extra={"path": request.path, "error": repr(err)[:200]}
+            )
+            return Unavailable("the local content store is unavailable").response(head)
+        logger.exception("request failed", extra={"path": request.path})
+        return InternalError("internal error").response(head)
 
 
 def _ns_header(response: HttpResponse, ref: Reference) -> HttpResponse:
