@@ -41,7 +41,7 @@ COPY --from=static /src/visualize/node_modules ./visualize/node_modules
 # Vendor the npm bundle into visualize/static and collect static files (make static).
 RUN python visualize/build_static.py \
     && rm -rf visualize/node_modules \
-    && python -m compileall -q /app /opt/venv
+    && python -m compileall -q /app
 
 # 3. Runtime image: the venv, the app and the shared GMP library fastecdsa links to.
 FROM ${PYTHON_IMAGE}
