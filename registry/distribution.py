@@ -14,6 +14,11 @@ TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 DIGEST_RE = re.compile(r"^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 _LOOKS_LIKE_DIGEST = re.compile(r"^[A-Za-z0-9+._-]+:")
 MAX_NAME = 255
+# What may be echoed in OCI-Namespace: a host[:port] (the ns value comes from the client and a
+# control character in a response header makes the server drop the connection unanswered).
+REGISTRY_HOST_RE = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9._-]{0,252}[a-z0-9])?|\[[0-9a-f:.]{2,45}\])(?::[0-9]{1,5})?$"
+)
 
 # containerd sends the Docker Hub namespace as docker.io; other spellings mean the same.
 _NS_ALIASES = {"index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from registry import metrics
 from registry.content import is_unavailable
-from registry.distribution import Reference, parse_path
+from registry.distribution import REGISTRY_HOST_RE, Reference, parse_path
 from registry.errors import (
     BlobUnknown,
     InternalError,
@@ -57,7 +57,17 @@ async def v2_root(request: HttpRequest) -> HttpResponse:
     return resp
 
 
+def _read_only(request: HttpRequest) -> HttpResponse | None:
+    if request.method in READ_METHODS:
+        return None
+    resp = Unsupported("the registry port is read-only", status=405).response()
+    resp["Allow"] = "GET, HEAD"
+    return resp
+
+
 async def readyz(request: HttpRequest) -> HttpResponse:
+    if (refused := _read_only(request)) is not None:
+        return refused
     node = get_node()
     ok = not node.draining and node.containerd_ok and await node.router.ready()
     return HttpResponse(
@@ -66,11 +76,22 @@ async def readyz(request: HttpRequest) -> HttpResponse:
 
 
 async def livez(request: HttpRequest) -> HttpResponse:
+    if (refused := _read_only(request)) is not None:
+        return refused
     return HttpResponse(b"ok", content_type="text/plain")
 
 
 async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     return NotFound("not found").response(head=request.method == "HEAD")
+
+
+def not_found_handler(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 for targets no route can see (``*``, no leading slash): an OCI body too."""
+    return NotFound("not found").response(head=request.method == "HEAD")
+
+
+def server_error_handler(request: HttpRequest) -> HttpResponse:
+    return InternalError("internal error").response(head=request.method == "HEAD")
 
 
 async def distribution(request: HttpRequest, rest: str) -> HttpResponse:
@@ -111,7 +132,7 @@ async def distribution(request: HttpRequest, rest: str) -> HttpResponse:
 
 
 def _ns_header(response: HttpResponse, ref: Reference) -> HttpResponse:
-    if ref.registry:
+    if ref.registry and REGISTRY_HOST_RE.match(ref.registry):
         response["OCI-Namespace"] = ref.registry
     return response
 
