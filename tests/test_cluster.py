@@ -15,6 +15,7 @@ import pytest
 from registry.containerd.client import ContainerdClient
 from registry.devcluster.cluster import ClusterNode, LocalCluster, mirrored_transfers
 from registry.devcluster.images import Image, ImageBuilder
+from routing.client import P2PRouter
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +25,7 @@ def cluster(workdir: Path) -> Iterator[LocalCluster]:
     c = LocalCluster(workdir / "cluster", size=3, visualize=False)
     try:
         c.start()
+        _CLUSTERS.append(c)
         yield c
     finally:
         c.cleanup()
@@ -51,16 +53,47 @@ def has_content(node: ClusterNode, image: Image) -> bool:
     return all(b.digest in listed for b in [*image.layers, *image.configs, image.top])
 
 
-def wait_advertised(node: ClusterNode, image: Image, timeout: float = 10) -> None:
-    """Until ``node``'s registry answers for the image's layers (state tracked)."""
+def wait_advertised(
+    node: ClusterNode, image: Image, seen_by: ClusterNode | None = None, timeout: float = 15
+) -> None:
+    """Until ``seen_by``'s router finds ``node`` for every key of the image's first platform
+    within the default 20 ms lookup budget (the advertisement has propagated)."""
+    keys = [
+        f"{image.registry}/{image.repository}:{image.tag}",
+        image.digest,
+        image.manifests[0].digest,
+        image.configs[0].digest,
+        *[layer.digest for layer in image.layers[: len(image.layers) // len(image.manifests)]],
+    ]
+    observers = [seen_by] if seen_by else [n for n in cluster_nodes(node) if n is not node]
+
+    async def known(observer: ClusterNode) -> bool:
+        router = P2PRouter(str(observer.spegel.base / "data" / "router.sock"))
+        try:
+            for key in keys:
+                hosts = [p.host async for p in router.resolve(key, 1, 0.02)]
+                if node.host not in hosts:
+                    return False
+            return True
+        finally:
+            await router._disconnect()
+
     deadline = time.monotonic() + timeout
-    url = f"{node.spegel.url}/v2/{image.repository}/blobs/{image.layers[0].digest}"
     while time.monotonic() < deadline:
-        if httpx.head(url, headers={"X-Spegel-Mirrored": "true"}).status_code == 200:
-            time.sleep(0.5)  # and the state tracker advertised it
+        if all(asyncio.run(known(o)) for o in observers):
             return
         time.sleep(0.1)
-    raise TimeoutError("content never appeared")
+    raise TimeoutError(f"keys of {image.name} never propagated from {node.name}")
+
+
+_CLUSTERS: list[LocalCluster] = []
+
+
+def cluster_nodes(node: ClusterNode) -> list[ClusterNode]:
+    for c in _CLUSTERS:
+        if node in c.nodes:
+            return c.nodes
+    return [node]
 
 
 def requests_for(lines: list[str], repository: str) -> list[str]:
@@ -142,6 +175,7 @@ def test_peer_killed_mid_blob_resumes_from_another_peer(workdir: Path, builder) 
     )
     try:
         c3.start()
+        _CLUSTERS.append(c3)
         a, b, c = c3.nodes
         image = builder.image(f"{c3.upstream_addr}/it/big:v1", [72 << 20])
         c3.push([image])

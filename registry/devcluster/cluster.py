@@ -99,7 +99,6 @@ class LocalCluster:
             f"--http-bootstrap-addr={host}:{bootstrap_port}",
             f"--http-bootstrap-url=http://{node_host(1)}:{bootstrap_port}/",
             f"--mirrored-registries=http://{self.upstream_addr}",
-            "--mirror-resolve-timeout=1s",
             *(["--visualize-enabled=true"] if self.visualize else []),
             *self.flags,
         ]
