@@ -216,13 +216,27 @@ class Mirror:
 
     async def _try_manifest(self, peer: Peer, ref: Reference, method: str) -> Fetched | None:
         timeout = httpx.Timeout(self.manifest_timeout, connect=self.connect_timeout)
+        request = self.client.build_request(
+            method, self._url(peer, ref), headers=self.base_headers, timeout=timeout
+        )
         try:
-            resp = await self.client.request(
-                method, self._url(peer, ref), headers=self.base_headers, timeout=timeout
-            )
+            # Headers first: a peer announcing a huge "manifest" is refused before its body
+            # is read into memory.
+            resp = await self.client.send(request, stream=True)
         except httpx.HTTPError as err:
             logger.info("peer request failed", extra={"peer": peer.host, "error": repr(err)})
             return None
+        try:
+            return await self._read_manifest(peer, ref, method, resp)
+        except httpx.HTTPError as err:
+            logger.info("peer request failed", extra={"peer": peer.host, "error": repr(err)})
+            return None
+        finally:
+            await resp.aclose()
+
+    async def _read_manifest(
+        self, peer: Peer, ref: Reference, method: str, resp: httpx.Response
+    ) -> Fetched | None:
         if resp.status_code != 200:
             return None
         digest = resp.headers.get("docker-content-digest", "")
@@ -237,7 +251,7 @@ class Mirror:
         headers["content-length"] = length
         if method == "HEAD":
             return Fetched(200, headers, peer)
-        body = resp.content
+        body = await resp.aread()
         actual = "sha256:" + hashlib.sha256(body).hexdigest()
         if len(body) != int(length) or actual != digest:
             self._mark_bad(peer, "manifest body does not match its digest")
