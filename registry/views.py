@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from registry import metrics
+from registry.auth import BasicAuth
 from registry.content import is_unavailable
 from registry.distribution import REGISTRY_HOST_RE, Reference, parse_path
 from registry.errors import (
@@ -43,14 +44,22 @@ def _headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
     return response
 
 
+def _unauthorized(request: HttpRequest, node: Node) -> HttpResponse | None:
+    """The 401 answer when basic auth is configured and the request lacks it."""
+    auth: BasicAuth | None = node.extras.get("auth")  # type: ignore[assignment]
+    if auth is None or auth.check(request.headers.get("Authorization")):
+        return None
+    resp = Unauthorized("authentication required").response(request.method == "HEAD")
+    resp["WWW-Authenticate"] = 'Basic realm="spegel"'
+    return resp
+
+
 async def v2_root(request: HttpRequest) -> HttpResponse:
     if request.method not in READ_METHODS:
         return Unsupported("the registry is read-only").response()
-    auth = get_node().extras.get("auth")
-    if auth is not None and not auth.check(request.headers.get("Authorization")):  # type: ignore[attr-defined]
-        resp = Unauthorized("authentication required").response(request.method == "HEAD")
-        resp["WWW-Authenticate"] = 'Basic realm="spegel"'
-        return resp
+    denied = _unauthorized(request, get_node())
+    if denied is not None:
+        return denied
     resp = HttpResponse(b"" if request.method == "HEAD" else b"{}", content_type="application/json")
     resp["Content-Length"] = "2"
     resp["Docker-Distribution-API-Version"] = "registry/2.0"
@@ -104,11 +113,9 @@ async def distribution(request: HttpRequest, rest: str) -> HttpResponse:
             resp["Allow"] = "GET, HEAD"
             return resp
         node = get_node()
-        auth = node.extras.get("auth")
-        if auth is not None and not auth.check(request.headers.get("Authorization")):  # type: ignore[attr-defined]
-            resp = Unauthorized("authentication required").response(head)
-            resp["WWW-Authenticate"] = 'Basic realm="spegel"'
-            return resp
+        denied = _unauthorized(request, node)
+        if denied is not None:
+            return denied
         ref = parse_path(request.path, ns)
         blocked = node.filters.reason_blocked(ref)
         if blocked:
