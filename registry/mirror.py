@@ -20,8 +20,10 @@ from urllib.parse import quote
 
 import httpx
 
+from registry import peerhttp
 from registry.distribution import Reference
 from registry.events import NOT_FOUND_PEER, PullEvent, publish
+from registry.peerhttp import PeerHTTPError, PeerResponse
 from registry.ranges import ByteRange, Unsatisfiable, parse_range
 from routing.router import Peer, Router
 
@@ -138,6 +140,7 @@ class Mirror:
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
         self.on_result = on_result
+        self.local_address = local_address
         self.bad_peers: dict[str, float] = {}
         self.base_headers = {MIRROR_HEADER: "true"}
         if authorization:
@@ -153,11 +156,14 @@ class Mirror:
     async def close(self) -> None:
         await self.client.aclose()
 
-    def _url(self, peer: Peer, ref: Reference) -> str:
+    def _target(self, ref: Reference) -> str:
+        """The request target on a peer, rebuilt from the validated reference only."""
         path = "manifests" if ref.kind == "manifest" else "blobs"
-        target = ref.digest or ref.tag
-        url = f"{peer.url(self.registry_port)}/v2/{ref.name}/{path}/{target}"
-        return url + (f"?ns={quote(ref.registry, safe='')}" if ref.registry else "")
+        target = f"/v2/{ref.name}/{path}/{ref.digest or ref.tag}"
+        return target + (f"?ns={quote(ref.registry, safe='')}" if ref.registry else "")
+
+    def _url(self, peer: Peer, ref: Reference) -> str:
+        return peer.url(self.registry_port) + self._target(ref)
 
     def _mark_bad(self, peer: Peer, why: str) -> None:
         logger.warning("peer answered wrong content", extra={"peer": peer.host, "reason": why})
@@ -293,29 +299,32 @@ class Mirror:
 
     async def _open_blob(
         self, peer: Peer, ref: Reference, method: str, range_header: str | None
-    ) -> Fetched | tuple[httpx.Response, Fetched] | None:
+    ) -> Fetched | tuple[PeerResponse, Fetched] | None:
         headers = dict(self.base_headers)
         if range_header:
             headers["Range"] = range_header
-        timeout = httpx.Timeout(self.idle_timeout, connect=self.connect_timeout)
-        request = self.client.build_request(
-            method, self._url(peer, ref), headers=headers, timeout=timeout
-        )
         try:
             # Headers must come quickly (a peer that accepts and never answers is skipped);
             # the body may then take as long as it keeps flowing (idle timeout only).
-            async with asyncio.timeout(self.manifest_timeout):
-                resp = await self.client.send(request, stream=True)
-        except TimeoutError:
-            logger.info("peer did not answer in time", extra={"peer": peer.host})
+            resp = await peerhttp.request(
+                method,
+                peer.host,
+                self.registry_port,
+                self._target(ref),
+                headers,
+                local_address=self.local_address,
+                connect_timeout=self.connect_timeout,
+                header_timeout=self.manifest_timeout,
+                idle_timeout=self.idle_timeout,
+            )
+        except PeerHTTPError as err:
+            logger.info("peer request failed", extra={"peer": peer.host, "error": str(err)})
             return None
-        except httpx.HTTPError as err:
-            logger.info("peer request failed", extra={"peer": peer.host, "error": repr(err)})
-            return None
-        ok = resp.status_code in (200, 206)
+        ok = resp.status in (200, 206)
         digest = resp.headers.get("docker-content-digest", ref.digest)
         length = resp.headers.get("content-length", "")
-        if not ok or digest != ref.digest or not length.isdigit():
+        chunked = "transfer-encoding" in resp.headers
+        if not ok or digest != ref.digest or not length.isdigit() or chunked:
             if ok:
                 self._mark_bad(peer, "blob answer with a wrong digest header or no length")
             await resp.aclose()
@@ -326,13 +335,13 @@ class Mirror:
             "content-type": "application/octet-stream",
             "accept-ranges": "bytes",
         }
-        if resp.status_code == 206:
+        if resp.status == 206:
             if not answers_range(range_header, resp.headers.get("content-range", ""), int(length)):
                 self._mark_bad(peer, "partial answer for a range we did not ask for")
                 await resp.aclose()
                 return None
             out["content-range"] = resp.headers["content-range"]
-        fetched = Fetched(resp.status_code, out, peer)
+        fetched = Fetched(resp.status, out, peer)
         if method == "HEAD":
             await resp.aclose()
             return fetched
@@ -343,7 +352,7 @@ class Mirror:
         ref: Reference,
         peers: _PeerQueue,
         peer: Peer,
-        resp: httpx.Response,
+        resp: PeerResponse,
         fetched: Fetched,
         start: float,
     ) -> AsyncIterator[bytes]:
@@ -362,24 +371,20 @@ class Mirror:
         # The last chunk is held back until the digest is verified: a client must never see
         # a complete body of wrong bytes (it would end exactly at Content-Length).
         held = b""
-        current: httpx.Response | None = resp
+        current: PeerResponse | None = resp
         try:
             while True:
                 assert current is not None
                 try:
-                    async for chunk in current.aiter_raw(1 << 20):
-                        if sent + len(chunk) > total:
-                            raise httpx.ReadError("peer sent more bytes than announced")
+                    async for chunk in current.body(total - sent):
                         sent += len(chunk)
                         if sha is not None:
                             sha.update(chunk)
                         if held:
                             yield held
                         held = chunk
-                    if sent == total:
-                        break
-                    raise httpx.ReadError(f"peer closed after {sent} of {total} bytes")
-                except httpx.HTTPError as err:
+                    break
+                except PeerHTTPError as err:
                     logger.warning(
                         "peer failed mid-blob, resuming",
                         extra={"peer": peer.host, "key": ref.key, "offset": first + sent},
@@ -410,7 +415,7 @@ class Mirror:
 
     async def _resume(
         self, ref: Reference, peers: _PeerQueue, failed: Peer, offset: int, end: int
-    ) -> tuple[httpx.Response | None, Peer]:
+    ) -> tuple[PeerResponse | None, Peer]:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(self.resolve_timeout, 1.0)):
                 while (peer := await peers.next()) is not None:

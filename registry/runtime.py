@@ -21,6 +21,20 @@ logger = logging.getLogger("registry.runtime")
 Hook = Callable[[], Awaitable[None]]
 
 
+def install_uvloop() -> bool:
+    import sys
+
+    if "daphne.server" in sys.modules:
+        logger.warning("daphne.server already imported: staying on the default event loop")
+        return False
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
 def twisted_endpoint(addr: str) -> str:
     host, port = split_addr(addr)
     if not host:
@@ -42,7 +56,9 @@ class NodeRuntime:
         self._stopping = False
 
     def run(self) -> int:
-        # daphne.server installs Twisted's asyncio reactor on import: import it first.
+        # daphne.server creates its event loop and installs Twisted's asyncio reactor on it at
+        # import: make that loop a uvloop one first (about twice the socket throughput).
+        install_uvloop()
         from daphne.server import Server, twisted_loop
         from django.conf import settings
         from django.utils.module_loading import import_string

@@ -22,7 +22,7 @@ from visualize.routing import websocket_urlpatterns  # noqa: E402
 
 registry_application = AccessLogMiddleware(
     PortHandler(
-        settings.REGISTRY_URLCONF, middleware=settings.REGISTRY_MIDDLEWARE, chunk_size=1 << 20
+        settings.REGISTRY_URLCONF, middleware=settings.REGISTRY_MIDDLEWARE, chunk_size=8 << 20
     )
 )
 

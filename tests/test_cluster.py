@@ -189,14 +189,15 @@ def test_peer_killed_mid_blob_resumes_from_another_peer(workdir: Path, builder) 
             task = asyncio.create_task(_pull(b, image.name, timeout=120))
             victim = None
             deadline = time.monotonic() + 20
+            busy: set[int] = set()
             while victim is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-                for node in (a, c):
-                    if serving_blob(node):
-                        victim = node
-                        break
+                await asyncio.sleep(0.3)
+                # Busy in two polls in a row: a long blob transfer, not a quick manifest.
+                now_busy = {node.index for node in (a, c) if serving_blob(node)}
+                both = busy & now_busy
+                victim = next((n for n in (a, c) if n.index in both), None)
+                busy = now_busy
             assert victim is not None, "no peer started serving the layer"
-            await asyncio.sleep(0.5)
             victim.spegel.kill()
             return await task
 
