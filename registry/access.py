@@ -38,11 +38,14 @@ class AccessLogMiddleware:
         path = scope.get("path", "")
         method = scope.get("method", "")
         handler = handler_label(path)
-        state = {"status": 0, "bytes": 0}
+        state = {"status": 0, "bytes": 0, "length": -1}
 
         async def counting_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"content-length" and value.isdigit():
+                        state["length"] = int(value)
             elif message["type"] == "http.response.body":
                 state["bytes"] += len(message.get("body", b""))
             await send(message)
@@ -63,7 +66,18 @@ class AccessLogMiddleware:
             metrics.http_response_size.labels(handler, method, code).observe(state["bytes"])
             if handler not in ("/readyz", "/livez") or state["status"] >= 400:
                 client = scope.get("client") or ("", 0)
-                level = logging.INFO if 0 < state["status"] < 400 else logging.WARNING
+                status = state["status"]
+                # A 404 is the normal "nobody has it" answer that sends containerd upstream.
+                level = (
+                    logging.INFO
+                    if 0 < status < 400 or status == 404
+                    else logging.ERROR
+                    if status >= 500
+                    else logging.WARNING
+                )
+                cut_short = (
+                    method == "GET" and state["length"] >= 0 and state["bytes"] < state["length"]
+                )
                 logger.log(
                     level,
                     "request",
@@ -76,5 +90,10 @@ class AccessLogMiddleware:
                         "ip": client[0],
                         "handler": handler,
                         **({"error": error} if error else {}),
+                        **(
+                            {"aborted": True, "expected_bytes": state["length"]}
+                            if cut_short
+                            else {}
+                        ),
                     },
                 )

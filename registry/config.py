@@ -210,21 +210,39 @@ CLEANUP_FLAGS = [
 def add_flags(
     parser: argparse.ArgumentParser, flags: Sequence[Flag], env: Mapping[str, str]
 ) -> None:
-    """Add ``flags`` to ``parser``; defaults come from ``env`` when set there."""
+    """Add ``flags`` to ``parser``; defaults come from ``env`` when set there.
+
+    An environment value is kept as text and converted by argparse like a command-line value,
+    so a bad one is reported by the command as a usage error naming the flag, not a traceback.
+    """
     for flag in flags:
-        default = flag.convert(env[flag.env]) if flag.env in env else flag.default
+        shown = ", ".join(flag.default) if isinstance(flag.default, list) else flag.default
+        help_text = f"{flag.help} (default: {shown!r}; env {flag.env})"
         if flag.kind == "list":
+            default = split_list(env[flag.env]) if flag.env in env else flag.default
             parser.add_argument(
-                f"--{flag.name}", dest=flag.dest, nargs="*", default=default, help=flag.help
+                f"--{flag.name}", dest=flag.dest, nargs="*", default=default, help=help_text
             )
-        else:
-            parser.add_argument(
-                f"--{flag.name}",
-                dest=flag.dest,
-                type=flag.convert,
-                default=default,
-                help=f"{flag.help} (env {flag.env})",
-            )
+            continue
+        parser.add_argument(
+            f"--{flag.name}",
+            dest=flag.dest,
+            type=_argument_type(flag),
+            default=env[flag.env] if flag.env in env else flag.default,
+            help=help_text,
+        )
+
+
+def _argument_type(flag: Flag) -> Callable[[str], Any]:
+    def convert(raw: str) -> Any:
+        try:
+            return flag.convert(raw)
+        except ValueError as err:
+            source = f" (from {flag.env})" if raw == os.environ.get(flag.env) else ""
+            raise argparse.ArgumentTypeError(f"{err}{source}") from err
+
+    convert.__name__ = flag.kind
+    return convert
 
 
 def options_from(flags: Sequence[Flag], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,7 +300,11 @@ class SpegelConfig:
         values = {}
         for flag in REGISTRY_FLAGS:
             if flag.dest in known and flag.env in env:
-                values[flag.dest] = flag.convert(env[flag.env])
+                try:
+                    values[flag.dest] = flag.convert(env[flag.env])
+                except ValueError:
+                    # Reported by the command that parses it; never crash settings import.
+                    continue
         return cls(**values)
 
     @classmethod

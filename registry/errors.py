@@ -67,7 +67,7 @@ class Unauthorized(OciError):
 
 class RangeNotSatisfiable(OciError):
     status = 416
-    code = "BLOB_UNKNOWN"  # the spec has no range code; 416 carries Content-Range */size
+    code = "RANGE_INVALID"  # distribution's code for an unusable range; 416 + bytes */size
 
 
 class Unavailable(OciError):

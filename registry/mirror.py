@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 MIRROR_HEADER = "X-Spegel-Mirrored"
 MAX_MANIFEST_SIZE = 4 << 20
+_UNSATISFIED_RE = re.compile(r"^bytes \*/\d+$")
 _PASS_HEADERS = ("content-type", "docker-content-digest")
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
@@ -281,6 +282,9 @@ class Mirror:
                 if result is None:
                     self._event(ref, peer.host, method, 404, duration=time.monotonic() - start)
                     continue
+                if isinstance(result, Fetched) and result.status == 416:
+                    peers.close()
+                    return result
                 if method == "HEAD":
                     self._event(ref, peer.host, method, 200, duration=time.monotonic() - start)
                     self._log_success(ref, peer, method, 0, start)
@@ -319,6 +323,13 @@ class Mirror:
             )
         except PeerHTTPError as err:
             logger.info("peer request failed", extra={"peer": peer.host, "error": str(err)})
+            return None
+        if resp.status == 416 and range_header:
+            # The peer has the blob but not that range: the same answer as a local 416.
+            content_range = resp.headers.get("content-range", "")
+            await resp.aclose()
+            if _UNSATISFIED_RE.match(content_range):
+                return Fetched(416, {"content-range": content_range}, peer)
             return None
         ok = resp.status in (200, 206)
         digest = resp.headers.get("docker-content-digest", ref.digest)

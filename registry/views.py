@@ -56,7 +56,9 @@ def _unauthorized(request: HttpRequest, node: Node) -> HttpResponse | None:
 
 async def v2_root(request: HttpRequest) -> HttpResponse:
     if request.method not in READ_METHODS:
-        return Unsupported("the registry is read-only").response()
+        resp = Unsupported("the registry is read-only", status=405).response()
+        resp["Allow"] = "GET, HEAD"
+        return resp
     denied = _unauthorized(request, get_node())
     if denied is not None:
         return denied
@@ -208,9 +210,7 @@ async def _blob(request: HttpRequest, node: Node, ref: Reference, mirrored: bool
     try:
         byte_range = parse_range(range_header, size)
     except Unsatisfiable:
-        resp = RangeNotSatisfiable("requested range not satisfiable").response(head)
-        resp["Content-Range"] = f"bytes */{size}"
-        return resp
+        return _unsatisfiable(request, ref, f"bytes */{size}")
     headers = {
         "Content-Type": "application/octet-stream",
         "Docker-Content-Digest": ref.digest,
@@ -262,6 +262,20 @@ async def _stream_local(
             )
 
 
+def _unsatisfiable(request: HttpRequest, ref: Reference, content_range: str) -> HttpResponse:
+    resp = RangeNotSatisfiable("requested range not satisfiable", detail={"digest": ref.digest})
+    out = resp.response(request.method == "HEAD")
+    _headers(
+        out,
+        {
+            "Content-Range": content_range,
+            "Accept-Ranges": "bytes",
+            "Docker-Content-Digest": ref.digest,
+        },
+    )
+    return _ns_header(out, ref)
+
+
 async def _mirror_blob(
     request: HttpRequest, node: Node, ref: Reference, range_header: str | None
 ) -> HttpResponse:
@@ -272,6 +286,8 @@ async def _mirror_blob(
         raise BlobUnknown(
             "blob could not be found on this node or any peer", detail={"digest": ref.digest}
         )
+    if fetched.status == 416:
+        return _unsatisfiable(request, ref, fetched.headers["content-range"])
     if method == "HEAD" or fetched.stream is None:
         resp = HttpResponse(b"", status=fetched.status)
     else:

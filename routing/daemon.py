@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from registry.logs import JsonFormatter
 from routing.addrs import ip_of
 from routing.bootstrap import addr_info_json, make_bootstrapper, serve_http, static_resolver
 from routing.node import NodeOptions, RoutingNode
@@ -191,11 +192,10 @@ async def _exit_with_parent(scope: trio.CancelScope) -> None:
 
 def run(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    # The same JSON lines as the registry process: one format in the pod's log stream.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     logging.getLogger("httpx").setLevel(logging.WARNING)
     trio.run(main, args)
 

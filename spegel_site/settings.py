@@ -98,7 +98,10 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": SPEGEL.log_level.upper()},
     "loggers": {
         "django": {"level": "WARNING"},
-        "django.request": {"level": "ERROR"},
+        # Our access log has every request; Django would add an ERROR per 503 readiness probe.
+        "django.request": {"level": "CRITICAL"},
+        # A client that goes away mid-blob is normal (C17), not a server fault.
+        "asyncio": {"level": "ERROR"},
         "libp2p": {"level": "ERROR"},
         "uvicorn.access": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},

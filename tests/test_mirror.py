@@ -219,3 +219,17 @@ async def test_peers_receive_our_basic_auth(port, peers) -> None:
     await mirror.close()
     assert data == Z
     assert peers[0].authorizations == ["Basic dXNlcjpwYXNz"]
+
+
+async def test_unsatisfiable_range_through_a_peer_is_416(port) -> None:
+    behaviour = PeerBehaviour(blobs={ZD: Z})
+    peer = FakePeer(HOSTS[0], port, behaviour).start()
+    try:
+        mirror = make_mirror(port, HOSTS[:1])
+        ref = parse_path(f"/v2/library/app/blobs/{ZD}", "docker.io")
+        fetched = await mirror.blob(ref, "GET", None, f"bytes={len(Z)}-")
+        await mirror.close()
+        assert fetched is not None and fetched.status == 416
+        assert fetched.headers["content-range"] == f"bytes */{len(Z)}"
+    finally:
+        peer.stop()

@@ -208,7 +208,9 @@ def test_c14_unsatisfiable_range(client: httpx.Client) -> None:
     resp = client.get(f"/v2/library/nginx/blobs/{L}?ns=docker.io", headers={"Range": "bytes=11-"})
     assert resp.status_code == 416
     assert resp.headers["content-range"] == "bytes */11"
-    assert "errors" in resp.json()
+    assert resp.headers["docker-content-digest"] == L
+    assert resp.headers["accept-ranges"] == "bytes"
+    assert resp.json()["errors"][0]["code"] == "RANGE_INVALID"
 
 
 def test_c19_source_address_and_xff_change_nothing(local_node: LocalNode) -> None:
