@@ -10,8 +10,10 @@ from urllib.parse import quote, urlsplit
 
 from bench.common import ms, percentile
 from bench.loopback import IMAGE_REGISTRY, LoopbackSetup
+from registry.config import SpegelConfig
 
-RESOLVE_TIMEOUT = 0.020  # the nodes run with the product default --mirror-resolve-timeout=20ms
+# The nodes run with the product default --mirror-resolve-timeout.
+RESOLVE_TIMEOUT = SpegelConfig().mirror_resolve_timeout
 
 
 def head_times(base_url: str, path: str, count: int, expect: int) -> list[float]:

@@ -66,6 +66,8 @@ def _kind(blob: object, image: Image) -> str:
 
 
 def main() -> int:
+    # SIGTERM (e.g. from `timeout`) unwinds through the cleanup below like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     base = Path(tempfile.mkdtemp(prefix="spegel-demo-", dir="/tmp"))
     cluster = LocalCluster(base, size=3)
     say(f"spegel-py demo: 3 nodes on 127.0.0.11-13, files under {base}")
@@ -111,7 +113,6 @@ def main() -> int:
         say(f"metrics:    {cluster.nodes[0].spegel.admin_url}/metrics")
         if os.environ.get("DEMO_KEEP", "1") != "0":
             say("\nrunning until Ctrl-C (DEMO_KEEP=0 exits at once)")
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             try:
                 signal.pause()
             except (KeyboardInterrupt, SystemExit):

@@ -11,7 +11,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +95,22 @@ def port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def _set_pdeathsig() -> None:
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making the kernel SIGTERM the child when its launcher dies, so a killed
+    test run or demo never leaves daemons behind. The signal follows the launching *thread*,
+    so it is only used from the main thread (a worker thread may end before the daemon)."""
+    if threading.current_thread() is threading.main_thread():
+        return _set_pdeathsig
+    return None
+
+
 def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
     """SIGTERM, wait, then SIGKILL: everything started is stopped by its PID."""
     if proc is None or proc.poll() is not None:
@@ -148,6 +166,7 @@ class Containerd:
             stderr=subprocess.STDOUT,
             cwd=self.base,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         log.close()
         wait_for(self._answers, timeout, "containerd", self.proc)
@@ -237,6 +256,7 @@ class DistributionRegistry:
             cwd=self.base,
             env=env,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         log.close()
         wait_for(lambda: port_open(self.host, self.port), timeout, "docker-registry", self.proc)

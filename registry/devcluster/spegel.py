@@ -12,7 +12,13 @@ from pathlib import Path
 
 import httpx
 
-from registry.devcluster.daemons import Containerd, free_port, stop_process, wait_for
+from registry.devcluster.daemons import (
+    Containerd,
+    die_with_parent,
+    free_port,
+    stop_process,
+    wait_for,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +82,7 @@ class SpegelNode:
             cwd=REPO_ROOT,
             env=env,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         log.close()
         path = "/readyz" if wait_ready else "/livez"
