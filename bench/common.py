@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import threading
@@ -14,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from registry.devcluster.daemons import stop_process
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -185,15 +186,8 @@ class RssSampler:
 
 
 def stop_pid(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
-    """SIGTERM by PID, wait, then SIGKILL."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    """SIGTERM by PID, wait, then SIGKILL (the dev cluster's own helper)."""
+    stop_process(proc, timeout)
 
 
 def wait_until(check: Any, timeout: float, what: str, interval: float = 0.05) -> None:
