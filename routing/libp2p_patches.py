@@ -94,6 +94,81 @@ def configure_dht(dht: Any, *, provider_rate_max: int, inbound_streams: int) -> 
     dht._inbound_limiter = trio.CapacityLimiter(inbound_streams)
 
 
+class BufferedDHTStream:
+    """An inbound DHT stream with cheaper framing, for the library's server handler.
+
+    py-libp2p reads every varint length prefix one byte at a time (each a trip through yamux
+    and noise) and writes each answer as two messages, prefix then body (two yamux frames, two
+    noise encryptions). Reads here are served from bulk reads, and a prefix is held back and
+    sent together with the body that always follows it. Everything else passes through.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._rbuf = b""
+        self._pos = 0
+        self._prefix = b""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def read(self, n: int | None = None) -> bytes:
+        if self._pos >= len(self._rbuf):
+            data = await self._inner.read(READ_AHEAD if n is None else max(n, READ_AHEAD))
+            if not data:
+                return data
+            self._rbuf, self._pos = bytes(data), 0
+        end = len(self._rbuf) if n is None else min(len(self._rbuf), self._pos + n)
+        out = self._rbuf[self._pos : end]
+        self._pos = end
+        return out
+
+    async def write(self, data: bytes) -> None:
+        if not self._prefix and _is_varint(data):
+            self._prefix = bytes(data)
+            return
+        data, self._prefix = self._prefix + bytes(data), b""
+        await self._inner.write(data)
+
+    async def _flush(self) -> None:
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            await self._inner.write(data)
+
+    async def close(self) -> None:
+        await self._flush()
+        await self._inner.close()
+
+    async def reset(self) -> None:
+        self._prefix = b""
+        await self._inner.reset()
+
+
+READ_AHEAD = 64 * 1024
+
+
+def _is_varint(data: bytes) -> bool:
+    """One complete unsigned varint (a length prefix): high bit set on all but the last."""
+    if not 0 < len(data) <= 10:
+        return False
+    return all(b & 0x80 for b in data[:-1]) and not data[-1] & 0x80
+
+
+def buffer_inbound_streams(dht: Any) -> None:
+    """Serve the DHT protocol through :class:`BufferedDHTStream` (re-registers the handler
+    that ``KadDHT`` registered for itself)."""
+    kad = _module("libp2p.kad_dht.kad_dht")
+    protocol_id = _require(kad, "PROTOCOL_ID", str)
+    handler = _require(dht, "handle_stream", object)
+    if not callable(handler):
+        raise LibraryShapeError("py-libp2p changed: KadDHT.handle_stream is not callable")
+
+    async def handle(stream: Any) -> None:
+        await handler(BufferedDHTStream(stream))
+
+    dht.host.set_stream_handler(protocol_id, handle)
+
+
 def quiet_loggers(level: int = logging.ERROR) -> None:
     """The DHT warns once per inbound stream ("Failed to read DHT message") - pure noise."""
     for name in NOISY_LOGGERS:

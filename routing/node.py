@@ -109,6 +109,7 @@ class RoutingNode:
             provider_rate_max=options.provider_rate_max,
             inbound_streams=options.inbound_streams,
         )
+        libp2p_patches.buffer_inbound_streams(self.dht)
         self.providing: set[bytes] = set()
         self.senders: dict[ID, PeerSender] = {}
         self.dead: dict[ID, float] = {}

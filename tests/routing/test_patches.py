@@ -71,3 +71,58 @@ def test_real_dht_has_the_patched_shape() -> None:
 def test_quiet_loggers() -> None:
     patches.quiet_loggers()
     assert logging.getLogger("libp2p.kad_dht.kad_dht").getEffectiveLevel() == logging.ERROR
+
+
+class _FakeStream:
+    def __init__(self, incoming: bytes) -> None:
+        self.incoming = incoming
+        self.reads: list[int] = []
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    async def read(self, n: int | None = None) -> bytes:
+        self.reads.append(n or 0)
+        out, self.incoming = self.incoming[: n or None], self.incoming[n or len(self.incoming) :]
+        return out
+
+    async def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_buffered_stream_reads_in_bulk_and_joins_prefix_and_body() -> None:
+    import varint
+
+    body = b"\x08\x02" + b"k" * 300
+    inner = _FakeStream(varint.encode(len(body)) + body)
+    stream = patches.BufferedDHTStream(inner)
+    prefix = b""
+    while True:  # the library's way: one byte at a time
+        byte = await stream.read(1)
+        prefix += byte
+        if not byte[0] & 0x80:
+            break
+    assert varint.decode_bytes(prefix) == len(body)
+    assert await stream.read(len(body)) == body
+    assert len(inner.reads) == 1  # one bulk read served all of it
+    await stream.write(varint.encode(len(body)))
+    assert inner.writes == []  # the prefix waits for its body
+    await stream.write(body)
+    assert inner.writes == [varint.encode(len(body)) + body]
+    await stream.write(b"\x05")  # a lone prefix is flushed on close
+    await stream.close()
+    assert inner.writes[-1] == b"\x05" and inner.closed
+
+
+def test_buffer_inbound_streams_reregisters_the_handler() -> None:
+    registered: dict[str, object] = {}
+    host = types.SimpleNamespace(set_stream_handler=registered.__setitem__)
+
+    async def handle_stream(stream: object) -> None:
+        return None
+
+    patches.set_protocol_id()
+    patches.buffer_inbound_streams(types.SimpleNamespace(host=host, handle_stream=handle_stream))
+    assert list(registered) == [patches.SPEGEL_PROTOCOL_ID]
