@@ -117,6 +117,7 @@ class RoutingNode:
         self._source_failures = 0
         self.bootstrapped = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self._dialing: dict[ID, trio.Event] = {}
 
     # -- identity and state ---------------------------------------------------------------
 
@@ -322,11 +323,31 @@ class RoutingNode:
             return True
         if self._is_dead(info.peer_id):
             return False
+        if self._nursery is None:
+            return await self._dial(info)
+        # The dial runs in the node's own nursery: a lookup whose short deadline ends first
+        # does not cancel it, so the peer is connected for the next lookup instead of every
+        # lookup starting (and abandoning) a handshake that takes longer than its budget.
+        done = self._dialing.get(info.peer_id)
+        if done is None:
+            done = self._dialing[info.peer_id] = trio.Event()
+            self._nursery.start_soon(self._dial_then_signal, info, done)
+        await done.wait()
+        return self.connected(info.peer_id)
+
+    async def _dial(self, info: PeerInfo) -> bool:
         if await self._connect(info):
             return True
         self.dead[info.peer_id] = time.monotonic() + DEAD_FOR
         self.dht.routing_table.remove_peer(info.peer_id)
         return False
+
+    async def _dial_then_signal(self, info: PeerInfo, done: trio.Event) -> None:
+        try:
+            await self._dial(info)
+        finally:
+            self._dialing.pop(info.peer_id, None)
+            done.set()
 
     async def resolve(
         self, key: str, count: int, timeout: float, emit: Callable[[Peer], Awaitable[None]]
