@@ -29,9 +29,10 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 COPY requirements.txt ./
 # Only the "# Runtime" part of requirements.txt: test tools (pytest, playwright, ...) stay out.
-RUN sed -n '/^# Runtime/,/^# Build and test/p' requirements.txt > /tmp/runtime-requirements.txt \
-    && grep -q '^Django==' /tmp/runtime-requirements.txt \
-    && pip install -r /tmp/runtime-requirements.txt
+RUN sed -n '/^# Runtime/,/^# Build and test/p' requirements.txt > runtime-requirements.txt \
+    && grep -q '^Django==' runtime-requirements.txt \
+    && pip install -r runtime-requirements.txt \
+    && rm runtime-requirements.txt
 COPY manage.py pyproject.toml ./
 COPY spegel_site ./spegel_site
 COPY registry ./registry

@@ -43,7 +43,7 @@ def test_c11_three_registries_two_targets(tmp_path: Path) -> None:
 
 
 def test_target_order_is_kept_not_sorted(tmp_path: Path) -> None:
-    targets = ["http://127.0.0.1:30021", "http://10.0.0.9:5000", "http://127.0.0.1:30020"]
+    targets = ["http://127.0.0.1:30021", "http://127.0.0.9:5000", "http://127.0.0.1:30020"]
     configure(tmp_path, "--mirrored-registries", "https://ghcr.io", "--mirror-targets", *targets)
     assert host_order(load(tmp_path / "ghcr.io/hosts.toml")) == targets
 

@@ -44,7 +44,7 @@ CHART = ROOT / "charts" / "spegel"
 K8S_VERSION = "1.30.0"
 RELEASE = "spegel"
 NAMESPACE = "spegel"
-NODE_IP = "10.1.2.3"  # what the kubelet substitutes for $(NODE_IP) in this test
+NODE_IP = "127.0.0.3"  # what the kubelet substitutes for $(NODE_IP) in this test
 
 # Every toggle the chart supports, each rendered, linted, validated and parsed.
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -74,7 +74,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "registry-filters": {"spegel": {"registryFilters": [r"^docker\.io/library/", ":latest$"]}},
     "mirrored-registries": {
         "spegel": {
-            "mirroredRegistries": ["https://docker.io", "https://ghcr.io", "http://10.0.0.1:5000"],
+            "mirroredRegistries": ["https://docker.io", "https://ghcr.io", "http://127.0.0.4:5000"],
             "additionalMirrorTargets": ["https://mirror.example.com"],
             "mirrorResolveTimeout": "50ms",
             "mirrorResolveRetries": 5,

@@ -29,7 +29,7 @@ def store() -> Iterator[MemoryEventStore]:
 def make_event() -> MakeEvent:
     def make(
         key: str = "sha256:aaa",
-        peer: str = "10.0.0.2",
+        peer: str = "127.0.0.202",
         direction: str = "outgoing",
         status: int = 200,
         **fields: Any,

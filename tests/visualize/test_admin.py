@@ -18,10 +18,10 @@ URL = "/admin/visualize/pullrecord/"
 @pytest.fixture
 def rows(make_event: MakeEvent) -> None:
     events = [
-        make_event("docker.io/library/nginx:1.27", "10.0.0.2", "outgoing", 200, kind="manifest"),
-        make_event("sha256:" + "a" * 64, "10.0.0.2", "outgoing", 200),
+        make_event("docker.io/library/nginx:1.27", "127.0.0.202", "outgoing", 200, kind="manifest"),
+        make_event("sha256:" + "a" * 64, "127.0.0.202", "outgoing", 200),
         make_event("sha256:" + "b" * 64, "Not Found", "outgoing", 404, registry="ghcr.io"),
-        make_event("sha256:" + "c" * 64, "10.0.0.5", "incoming", 200, registry="ghcr.io"),
+        make_event("sha256:" + "c" * 64, "127.0.0.205", "incoming", 200, registry="ghcr.io"),
     ]
     PullRecord.objects.bulk_create([PullRecord.from_event(e) for e in events])
 
@@ -52,7 +52,7 @@ def test_changelist_shows_all_rows(admin_client: Client, rows: None) -> None:
     [
         ({"direction__exact": "incoming"}, {"sha256:" + "c" * 64}),
         ({"status": "404"}, {"sha256:" + "b" * 64}),
-        ({"peer": "10.0.0.2"}, {"docker.io/library/nginx:1.27", "sha256:" + "a" * 64}),
+        ({"peer": "127.0.0.202"}, {"docker.io/library/nginx:1.27", "sha256:" + "a" * 64}),
         ({"registry": "ghcr.io"}, {"sha256:" + "b" * 64, "sha256:" + "c" * 64}),
         ({"q": "nginx"}, {"docker.io/library/nginx:1.27"}),
         ({"q": "a" * 64}, {"sha256:" + "a" * 64}),

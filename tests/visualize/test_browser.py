@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "visualize" / "static" / "visualize" / "vendor" / "force-graph.min.js"
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT_DIR = Path("/tmp/spegel-visualize")
+SCREENSHOT_DIR = Path(tempfile.gettempdir()) / "spegel-visualize"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -153,9 +154,11 @@ def test_new_links_appear_live_in_chromium(server: str) -> None:
             loads = page.evaluate("performance.getEntriesByType('navigation').length")
 
             # An outgoing pull starts (pending), then completes: the same link changes colour.
-            publish(server, direction="outgoing", peer="10.0.0.2", key="sha256:live1", status=0)
+            publish(server, direction="outgoing", peer="127.0.0.202", key="sha256:live1", status=0)
             wait_for_link(page, "sha256:live1", 0)
-            publish(server, direction="outgoing", peer="10.0.0.2", key="sha256:live1", status=200)
+            publish(
+                server, direction="outgoing", peer="127.0.0.202", key="sha256:live1", status=200
+            )
             wait_for_link(page, "sha256:live1", 200)
 
             # A second tab sees the next events too.
@@ -163,7 +166,7 @@ def test_new_links_appear_live_in_chromium(server: str) -> None:
             other.goto(server + "/visualize/?direction=incoming")
             other.wait_for_function("window.spegelGraph?.messages >= 1")
             publish(
-                server, direction="incoming", peer="10.0.0.9", key="docker.io/app:1", status=200
+                server, direction="incoming", peer="127.0.0.99", key="docker.io/app:1", status=200
             )
             publish(server, direction="outgoing", peer="Not Found", key="sha256:miss", status=404)
             wait_for_link(page, "sha256:miss", 404)
@@ -171,17 +174,17 @@ def test_new_links_appear_live_in_chromium(server: str) -> None:
             wait_for_link(other, "docker.io/app:1", 200)
 
             assert links(page) == [
-                {"id": "docker.io/app:1", "source": "10.0.0.9", "target": "self", "status": 200},
-                {"id": "sha256:live1", "source": "self", "target": "10.0.0.2", "status": 200},
+                {"id": "docker.io/app:1", "source": "127.0.0.99", "target": "self", "status": 200},
+                {"id": "sha256:live1", "source": "self", "target": "127.0.0.202", "status": 200},
                 {"id": "sha256:miss", "source": "self", "target": "Not Found", "status": 404},
             ]
             assert links(other) == [
-                {"id": "docker.io/app:1", "source": "10.0.0.9", "target": "self", "status": 200}
+                {"id": "docker.io/app:1", "source": "127.0.0.99", "target": "self", "status": 200}
             ]
             graph = page.evaluate("window.spegelGraph")
             assert sorted(n["id"] for n in graph["nodes"]) == [
-                "10.0.0.2",
-                "10.0.0.9",
+                "127.0.0.202",
+                "127.0.0.99",
                 "Not Found",
                 "self",
             ]

@@ -25,7 +25,7 @@ def communicator(path: str = "/visualize/ws", headers: Any = SAME_ORIGIN) -> Web
 async def test_snapshot_then_update(
     enabled: Any, store: MemoryEventStore, make_event: MakeEvent
 ) -> None:
-    store.record(make_event("old", "10.0.0.2", status=200))
+    store.record(make_event("old", "127.0.0.202", status=200))
     ws = communicator()
     connected, _ = await ws.connect()
     assert connected
@@ -33,14 +33,16 @@ async def test_snapshot_then_update(
     assert snapshot["type"] == "snapshot"
     assert snapshot["direction"] == "both"
     assert snapshot["links"] == [
-        {"id": "old", "source": "self", "target": "10.0.0.2", "status": 200}
+        {"id": "old", "source": "self", "target": "127.0.0.202", "status": 200}
     ]
-    assert snapshot["nodes"] == [{"id": "self"}, {"id": "10.0.0.2"}]
+    assert snapshot["nodes"] == [{"id": "self"}, {"id": "127.0.0.202"}]
 
-    store.record(make_event("new", "10.0.0.3", "incoming", status=0))
+    store.record(make_event("new", "127.0.0.203", "incoming", status=0))
     update = await ws.receive_json_from(timeout=2)
     assert update["type"] == "update"
-    assert update["links"] == [{"id": "new", "source": "10.0.0.3", "target": "self", "status": 0}]
+    assert update["links"] == [
+        {"id": "new", "source": "127.0.0.203", "target": "self", "status": 0}
+    ]
     assert update["removed"] == []
     await ws.disconnect()
     assert store.subscriber_count == 0
@@ -67,8 +69,8 @@ async def test_burst_is_coalesced(
 async def test_direction_at_connect_and_by_message(
     enabled: Any, store: MemoryEventStore, make_event: MakeEvent
 ) -> None:
-    store.record(make_event("out", "10.0.0.2", "outgoing"))
-    store.record(make_event("in", "10.0.0.3", "incoming"))
+    store.record(make_event("out", "127.0.0.202", "outgoing"))
+    store.record(make_event("in", "127.0.0.203", "incoming"))
     ws = communicator("/visualize/ws?direction=incoming")
     await ws.connect()
     first = await ws.receive_json_from(timeout=2)
@@ -82,7 +84,7 @@ async def test_direction_at_connect_and_by_message(
     assert [link["id"] for link in second["links"]] == ["out"]
 
     # A change the client's direction does not show arrives as a removal, never as a link.
-    store.record(make_event("in2", "10.0.0.4", "incoming"))
+    store.record(make_event("in2", "127.0.0.204", "incoming"))
     update = await ws.receive_json_from(timeout=2)
     assert update["links"] == []
     assert update["removed"] == ["in2"]

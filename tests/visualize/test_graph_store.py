@@ -14,25 +14,25 @@ from visualize.store import MemoryEventStore
 
 @pytest.fixture
 def seed_store(make_event: MakeEvent) -> MemoryEventStore:
-    """The seed's store test: two outgoing requests to 127.0.0.1, one incoming from 10.0.0.0."""
+    """The seed's store test: two outgoing requests to 127.0.0.1, one incoming from 127.0.0.200."""
     store = MemoryEventStore()
     store.record(make_event("one", "127.0.0.1", "outgoing", 200))
     store.record(make_event("two", "127.0.0.1", "outgoing", 404))
-    store.record(make_event("three", "10.0.0.0", "incoming", 200))
+    store.record(make_event("three", "127.0.0.200", "incoming", 200))
     return store
 
 
 ONE = {"id": "one", "source": "self", "target": "127.0.0.1", "status": 200}
 TWO = {"id": "two", "source": "self", "target": "127.0.0.1", "status": 404}
-THREE = {"id": "three", "source": "10.0.0.0", "target": "self", "status": 200}
+THREE = {"id": "three", "source": "127.0.0.200", "target": "self", "status": 200}
 
 
 @pytest.mark.parametrize(
     ("direction", "nodes", "links"),
     [
-        ("both", ["self", "127.0.0.1", "10.0.0.0"], [ONE, TWO, THREE]),
+        ("both", ["self", "127.0.0.1", "127.0.0.200"], [ONE, TWO, THREE]),
         ("outgoing", ["self", "127.0.0.1"], [ONE, TWO]),
-        ("incoming", ["self", "10.0.0.0"], [THREE]),
+        ("incoming", ["self", "127.0.0.200"], [THREE]),
     ],
 )
 def test_seed_direction_cases(
@@ -68,14 +68,14 @@ def test_parse_direction_rejects_garbage() -> None:
 
 def test_same_key_is_updated_in_place(make_event: MakeEvent) -> None:
     store = MemoryEventStore()
-    store.record(make_event("sha256:a", "10.0.0.2", status=0))
-    store.record(make_event("sha256:a", "10.0.0.2", status=200))
-    store.record(make_event("sha256:a", "10.0.0.3", status=500))
+    store.record(make_event("sha256:a", "127.0.0.202", status=0))
+    store.record(make_event("sha256:a", "127.0.0.202", status=200))
+    store.record(make_event("sha256:a", "127.0.0.203", status=500))
     graph = store.graph()
     assert graph["links"] == [
-        {"id": "sha256:a", "source": "self", "target": "10.0.0.3", "status": 500}
+        {"id": "sha256:a", "source": "self", "target": "127.0.0.203", "status": 500}
     ]
-    assert graph["nodes"] == [{"id": "self"}, {"id": "10.0.0.3"}]
+    assert graph["nodes"] == [{"id": "self"}, {"id": "127.0.0.203"}]
 
 
 def test_head_requests_are_ignored(make_event: MakeEvent) -> None:

@@ -116,7 +116,7 @@ class FakeDHT:
         self.asked.append(key)
         if key in self.missing:
             return []
-        return [("10.0.0.2", 0.001), ("10.0.0.3", 0.004)]
+        return [("127.0.0.202", 0.001), ("127.0.0.203", 0.004)]
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,9 @@ async def test_measure_times_lookups_and_pulls(registry_url: str) -> None:
     dht = FakeDHT()
     store = MemoryEventStore()
     # What the mirror would report while serving the layer from a peer.
-    layer_event = PullEvent("outgoing", "10.0.0.3", digest(LAYER), "blob", "docker.io", "GET", 200)
+    layer_event = PullEvent(
+        "outgoing", "127.0.0.203", digest(LAYER), "blob", "docker.io", "GET", 200
+    )
     original = FakeRegistry.do_GET
 
     def serve_and_report(handler: FakeRegistry) -> None:
@@ -168,7 +170,8 @@ async def test_measure_times_lookups_and_pulls(registry_url: str) -> None:
         digest(LAYER),
     ]
     assert all(
-        lookup.peers == [("10.0.0.2", 0.001), ("10.0.0.3", 0.004)] for lookup in result.lookups
+        lookup.peers == [("127.0.0.202", 0.001), ("127.0.0.203", 0.004)]
+        for lookup in result.lookups
     )
     assert [(p.kind, p.status, p.size) for p in result.pulls] == [
         ("manifest", 200, len(INDEX)),
@@ -177,7 +180,7 @@ async def test_measure_times_lookups_and_pulls(registry_url: str) -> None:
         ("layer", 200, len(LAYER)),
     ]
     layer = result.pulls[-1]
-    assert layer.peer == "10.0.0.3"
+    assert layer.peer == "127.0.0.203"
     assert layer.duration > 0 and layer.throughput == pytest.approx(len(LAYER) / layer.duration)
     assert result.pulls[2].peer == "unknown"
     # Every request went through the local registry with the original registry in ?ns=.
@@ -204,7 +207,7 @@ async def test_measure_is_bounded_in_time(registry_url: str) -> None:
 
 async def test_failed_blob_is_reported_not_raised(registry_url: str) -> None:
     async def sync_free_dht(key: str) -> list[tuple[str, float]]:
-        return [("10.0.0.2", 0.001)]
+        return [("127.0.0.202", 0.001)]
 
     result = await Measurer(sync_free_dht, registry_url).measure(f"demo@{digest(b'missing')}")
     assert [(p.status, p.error) for p in result.pulls] == [(404, "HTTP 404")]
@@ -233,13 +236,13 @@ def test_measure_page_renders_results(
     assert response.status_code == 200
     html = response.content.decode()
     assert digest(LAYER) in html
-    assert "10.0.0.3" in html  # a peer of the lookup table
+    assert "127.0.0.203" in html  # a peer of the lookup table
     assert "292.969 KiB" not in html and "293.0 KiB" in html  # 300 000 bytes
     data = client.get(
         "/visualize/measure", {"image": "docker.io/library/demo:1.0", "format": "json"}
     ).json()
     assert [pull["kind"] for pull in data["pulls"]] == ["manifest", "manifest", "config", "layer"]
-    assert data["lookups"][0]["peers"] == [["10.0.0.2", 0.001], ["10.0.0.3", 0.004]]
+    assert data["lookups"][0]["peers"] == [["127.0.0.202", 0.001], ["127.0.0.203", 0.004]]
 
 
 def test_measure_page_without_hooks(client: Client, enabled: Any, store: MemoryEventStore) -> None:
@@ -257,11 +260,11 @@ async def test_router_resolver_adapts_the_router_interface() -> None:
     from routing.router import Peer
 
     network = MemoryNetwork()
-    holder = MemoryRouter(network, Peer("peer-b", "10.0.0.5"))
+    holder = MemoryRouter(network, Peer("peer-b", "127.0.0.205"))
     await holder.advertise(["docker.io/library/demo:1.0"])
-    mine = MemoryRouter(network, Peer("peer-a", "10.0.0.4"))
+    mine = MemoryRouter(network, Peer("peer-a", "127.0.0.204"))
     resolve = hooks.router_resolver(mine, timeout=0.5)
     found = await resolve("docker.io/library/demo:1.0")
-    assert [peer for peer, _ in found] == ["10.0.0.5"]
+    assert [peer for peer, _ in found] == ["127.0.0.205"]
     assert all(0 <= seconds < 0.5 for _, seconds in found)
     assert await resolve("docker.io/library/other:1") == []

@@ -36,7 +36,7 @@ def test_every_field_is_kept(make_event: MakeEvent) -> None:
     writer = EventWriter()
     event = make_event(
         "docker.io/library/nginx:1.27",
-        "10.0.0.9",
+        "127.0.0.99",
         "incoming",
         206,
         kind="manifest",
@@ -97,17 +97,17 @@ def test_recent_history_rebuilds_the_graph(make_event: MakeEvent) -> None:
     now = time.time()
     writer = EventWriter(PersistOptions(retention=3600), clock=lambda: now)
     writer.submit(make_event("expired", time=now - 7200))
-    writer.submit(make_event("a", "10.0.0.2", status=0))  # in flight: never persisted
-    writer.submit(make_event("a", "10.0.0.2", status=200, time=now - 5))
-    writer.submit(make_event("a", "10.0.0.3", status=500, time=now - 4))  # latest for "a"
-    writer.submit(make_event("b", "10.0.0.4", "incoming", time=now - 3))
-    writer.submit(make_event("c", "10.0.0.4", "incoming", method="HEAD", time=now - 2))
+    writer.submit(make_event("a", "127.0.0.202", status=0))  # in flight: never persisted
+    writer.submit(make_event("a", "127.0.0.202", status=200, time=now - 5))
+    writer.submit(make_event("a", "127.0.0.203", status=500, time=now - 4))  # latest for "a"
+    writer.submit(make_event("b", "127.0.0.204", "incoming", time=now - 3))
+    writer.submit(make_event("c", "127.0.0.204", "incoming", method="HEAD", time=now - 2))
     writer.flush()
     store = MemoryEventStore()
     store.load(writer.recent(limit=100))
     assert sorted(store.graph()["links"], key=lambda link: link["id"]) == [
-        {"id": "a", "source": "self", "target": "10.0.0.3", "status": 500},
-        {"id": "b", "source": "10.0.0.4", "target": "self", "status": 200},
+        {"id": "a", "source": "self", "target": "127.0.0.203", "status": 500},
+        {"id": "b", "source": "127.0.0.204", "target": "self", "status": 200},
     ]
 
 
@@ -116,7 +116,7 @@ def test_runtime_start_rebuilds_listens_and_stop_flushes(
     settings: Any, store: MemoryEventStore, make_event: MakeEvent
 ) -> None:
     # History from a previous run.
-    PullRecord.from_event(make_event("before-restart", "10.0.0.7")).save()
+    PullRecord.from_event(make_event("before-restart", "127.0.0.207")).save()
     config = dataclasses.replace(django_settings.SPEGEL, visualize_persist=True)
     writer = runtime.start(config, store, migrate=False)
     try:
@@ -124,8 +124,8 @@ def test_runtime_start_rebuilds_listens_and_stop_flushes(
         assert writer.submit in _listeners
         assert store.get("before-restart") is not None  # rebuilt on start
         assert runtime.start(config, store, migrate=False) is writer  # idempotent
-        publish(make_event("after-start", "10.0.0.8"))
-        publish(make_event("head", "10.0.0.8", method="HEAD"))
+        publish(make_event("after-start", "127.0.0.208"))
+        publish(make_event("head", "127.0.0.208", method="HEAD"))
     finally:
         runtime.stop(timeout=5)
     assert runtime.writer() is None

@@ -35,12 +35,12 @@ def test_graph_json_with_direction(
     client: Client, enabled: Any, store: MemoryEventStore, make_event: MakeEvent
 ) -> None:
     store.record(make_event("one", "127.0.0.1", "outgoing", 200))
-    store.record(make_event("three", "10.0.0.0", "incoming", 200))
+    store.record(make_event("three", "127.0.0.200", "incoming", 200))
     response = client.get("/visualize/graph", {"direction": "incoming"})
     assert response.status_code == 200
     assert response.json() == {
-        "nodes": [{"id": "self"}, {"id": "10.0.0.0"}],
-        "links": [{"id": "three", "source": "10.0.0.0", "target": "self", "status": 200}],
+        "nodes": [{"id": "self"}, {"id": "127.0.0.200"}],
+        "links": [{"id": "three", "source": "127.0.0.200", "target": "self", "status": 200}],
     }
     assert client.get("/visualize/graph", {"direction": "true"}).json()["links"][0]["id"] == "one"
 
