@@ -1,8 +1,8 @@
 """The content source boundary: what the registry views need from the node's store.
 
 ``ContainerdStore`` answers from containerd (metadata over gRPC, blob bytes from the content
-directory when configured, otherwise streamed over gRPC). ``MemoryStore`` is its in-memory
-twin for unit tests; ``tests/test_content_conformance.py`` runs one suite against both.
+directory when configured, otherwise streamed over gRPC). Tests run it against a real
+containerd; unit tests of the layers above use small stand-ins of this protocol.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ class Manifest:
     data: bytes
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    size: int
+    is_manifest: bool
+
+
 class ContentSource(Protocol):
     async def resolve(self, reference: str) -> str | None:
         """Digest an image reference (``registry/repo:tag``) points to, or None."""
@@ -48,8 +54,8 @@ class ContentSource(Protocol):
         """Size of a blob in the store, or None when absent."""
         ...
 
-    async def is_manifest_blob(self, digest: str) -> bool:
-        """True when the stored content is a manifest or index (not a layer or config)."""
+    async def blob(self, digest: str) -> BlobInfo | None:
+        """Size of stored content and whether it is a manifest or index; None when absent."""
         ...
 
     async def manifest(self, digest: str) -> Manifest | None:
@@ -141,12 +147,13 @@ class ContainerdStore:
         info = await self.client.info(digest)
         return info.size if info else None
 
-    async def is_manifest_blob(self, digest: str) -> bool:
+    async def blob(self, digest: str) -> BlobInfo | None:
         info = await self.client.info(digest)
         if info is None:
-            return False
+            return None
         # containerd labels manifests and indexes with the content they reference.
-        return any(k.startswith("containerd.io/gc.ref.content.") for k in info.labels)
+        manifest = any(k.startswith("containerd.io/gc.ref.content.") for k in info.labels)
+        return BlobInfo(info.size, manifest)
 
     async def read_all(self, digest: str, limit: int = MAX_MANIFEST_SIZE) -> bytes | None:
         info = await self.client.info(digest)

@@ -198,15 +198,16 @@ def _incoming(request: HttpRequest, ref: Reference, status: int, size: int) -> N
 async def _blob(request: HttpRequest, node: Node, ref: Reference, mirrored: bool) -> HttpResponse:
     head = request.method == "HEAD"
     range_header = request.headers.get("Range")
-    size = await node.store.size(ref.digest)
-    if size is not None and await node.store.is_manifest_blob(ref.digest):
+    stored = await node.store.blob(ref.digest)
+    if stored is not None and stored.is_manifest:
         # Manifests live under /manifests/ only: the same 404 for HEAD and GET (C05).
         raise BlobUnknown("digest is a manifest, not a blob", detail={"digest": ref.digest})
-    if size is None:
+    if stored is None:
         if mirrored:
             _incoming(request, ref, 404, 0)
             raise BlobUnknown("blob unknown to this node", detail={"digest": ref.digest})
         return await _mirror_blob(request, node, ref, range_header)
+    size = stored.size
     try:
         byte_range = parse_range(range_header, size)
     except Unsatisfiable:

@@ -188,8 +188,8 @@ class EmptyStore:
     async def size(self, digest: str) -> int | None:
         return None
 
-    async def is_manifest_blob(self, digest: str) -> bool:
-        return False
+    async def blob(self, digest: str) -> None:
+        return None
 
     async def manifest(self, digest: str):
         return None
